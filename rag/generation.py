@@ -1,0 +1,91 @@
+"""LLM backends. The default runs a transformers causal LM on the CPU, one request at a time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A chat prompt: the system rules and the user turn (passages + question)."""
+
+    system: str
+    user: str
+
+
+class Generator(Protocol):
+    """Streams the text of an answer."""
+
+    def generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]: ...
+
+
+class TransformersGenerator:
+    """Greedy decoding with a Hugging Face causal LM loaded from a local folder."""
+
+    def __init__(self, model_dir: Path | str, threads: int | None = None):
+        self.model_dir = str(model_dir)
+        self.threads = threads
+        self._model = None
+        self._tokenizer = None
+        # Two cores: parallel generations would only slow each other down.
+        self._busy = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self._model is not None
+
+    def warm_up(self) -> None:
+        """Load the model and tokenizer (once)."""
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        self._model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True)
+        self._model.eval()
+
+    def prompt_tokens(self, prompt: Prompt) -> int:
+        return len(self._encode(prompt)["input_ids"][0])
+
+    def _encode(self, prompt: Prompt):
+        messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+        return self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+
+    def generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        if self._model is None:
+            raise RuntimeError("call warm_up() first")
+        with self._busy:
+            inputs = self._encode(prompt)
+            streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+            errors: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    with torch.inference_mode():
+                        self._model.generate(
+                            **inputs, max_new_tokens=max_tokens, do_sample=False,
+                            streamer=streamer,
+                            pad_token_id=self._tokenizer.eos_token_id,
+                        )
+                except BaseException as exc:  # surfaced to the caller below
+                    errors.append(exc)
+                    streamer.end()
+
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            yield from (piece for piece in streamer if piece)
+            worker.join()
+            if errors:
+                raise errors[0]

@@ -1,0 +1,96 @@
+"""RagService: search and ask over a collection. Knows nothing of HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.errors import InvalidInput
+from rag.generation import Generator
+from rag.grounding import NOT_FOUND, build_prompt, ground
+from rag.retrieval import Retriever
+from rag.types import Answer, Citation, Filters, ScoredChunk
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    """Knobs of question answering (defaults come from Settings)."""
+
+    top_k: int = 4
+    max_top_k: int = 50
+    min_score: float = 0.35
+    context_chunks: int = 3
+    max_new_tokens: int = 96
+    max_question_chars: int = 2000
+
+
+class RagService:
+    """Retrieve, then generate from the retrieved passages, then verify the citations."""
+
+    def __init__(self, retriever: Retriever, generator: Generator, options: AskOptions = AskOptions()):
+        self.retriever = retriever
+        self.generator = generator
+        self.options = options
+
+    def search(self, collection: str, query: str, top_k: int | None = None,
+               filters: Filters = Filters()) -> list[ScoredChunk]:
+        """Ranked chunks for a query, without the LLM."""
+        self._check_question(query)
+        return self.retriever.retrieve(collection, query, self._top_k(top_k), filters)
+
+    def ask(self, collection: str, question: str, top_k: int | None = None,
+            filters: Filters = Filters(), max_tokens: int | None = None) -> Answer:
+        """Answer from the collection's documents, with verified citations."""
+        self._check_question(question)
+        started = time.perf_counter()
+        hits = self.retriever.retrieve(collection, question, self._top_k(top_k), filters)
+        retrieved = time.perf_counter()
+        evidence = [h for h in hits if h.score >= self.options.min_score][: self.options.context_chunks]
+        if not evidence:
+            # Nothing relevant enough: say so instead of letting the model invent an answer.
+            return Answer(NOT_FOUND, False, [], [], _timings(started, retrieved, retrieved))
+        prompt = build_prompt(question, evidence)
+        budget = min(max_tokens or self.options.max_new_tokens, self.options.max_new_tokens)
+        raw = "".join(self.generator.generate(prompt, budget))
+        generated = time.perf_counter()
+        result = ground(raw, evidence)
+        citations = [Citation(n, evidence[n - 1], quote) for n, quote, ok in result.cited if ok]
+        return Answer(
+            text=result.text,
+            grounded=bool(citations),
+            citations=citations,
+            sources=_sources(evidence),
+            timings_ms=_timings(started, retrieved, generated),
+        )
+
+    def _top_k(self, top_k: int | None) -> int:
+        k = top_k if top_k is not None else self.options.top_k
+        if not 1 <= k <= self.options.max_top_k:
+            raise InvalidInput(f"top_k must be between 1 and {self.options.max_top_k}")
+        return k
+
+    def _check_question(self, text: str) -> None:
+        if not text or not text.strip():
+            raise InvalidInput("the question is empty")
+        if len(text) > self.options.max_question_chars:
+            raise InvalidInput(
+                f"the question is {len(text)} characters; the limit is {self.options.max_question_chars}"
+            )
+
+
+def _sources(hits: Sequence[ScoredChunk]) -> list[ScoredChunk]:
+    """One entry per document, its best-scoring chunk first."""
+    best: dict[str, ScoredChunk] = {}
+    for hit in hits:
+        if hit.document.id not in best or hit.score > best[hit.document.id].score:
+            best[hit.document.id] = hit
+    return sorted(best.values(), key=lambda h: -h.score)
+
+
+def _timings(start: float, retrieved: float, generated: float) -> dict[str, float]:
+    return {
+        "retrieve": round((retrieved - start) * 1000, 1),
+        "generate": round((generated - retrieved) * 1000, 1),
+        "total": round((generated - start) * 1000, 1),
+    }

@@ -1,0 +1,1 @@
+"""Storage: SQLite is the truth, FAISS a derived cache."""

@@ -1,0 +1,369 @@
+"""SQLite store: collections, documents, chunks (with float32 embeddings), FTS5, generations.
+
+Every change to a collection's chunks bumps its generation in the same transaction, so a
+derived FAISS file stamped with a generation can be checked against the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import NotFound
+from rag.types import Chunk, ChunkDraft, Document
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS collections (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    collection_id INTEGER NOT NULL REFERENCES collections(id),
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mime_type TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (collection_id, name)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: an id is never reused
+    document_id TEXT NOT NULL REFERENCES documents(id),
+    collection_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    page INTEGER,
+    section TEXT,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(document_id);
+CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks(collection_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='unicode61');
+"""
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection row."""
+
+    id: int
+    name: str
+    created_at: datetime
+    generation: int
+    document_count: int = 0
+    chunk_count: int = 0
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write changed, for the caller to mirror into the FAISS cache."""
+
+    collection_id: int
+    generation: int
+    removed_chunk_ids: list[int]
+    added_chunk_ids: list[int]
+    document: Document | None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+class SQLiteStore:
+    """Thread-safe access to the Groundwork database (one connection per thread, WAL mode)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        # Serialises writers inside this process; SQLite's BEGIN IMMEDIATE covers others.
+        self._write_lock = threading.Lock()
+
+    def open(self) -> None:
+        """Create the file and schema if needed, switch to WAL."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        conn.commit()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees one consistent state."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    # -- collections -------------------------------------------------------------------
+    def ensure_collection(self, name: str) -> CollectionInfo:
+        """Return the collection, creating it on first use."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (name, _now())
+            )
+        return self.get_collection(name)
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        row = self._conn().execute(
+            """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,
+                      (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
+               FROM collections c WHERE c.name = ?""",
+            (name,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"collection {name!r} does not exist")
+        return _collection(row)
+
+    def list_collections(self) -> list[CollectionInfo]:
+        rows = self._conn().execute(
+            """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,
+                      (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
+               FROM collections c ORDER BY c.name"""
+        ).fetchall()
+        return [_collection(r) for r in rows]
+
+    def generation(self, collection_id: int) -> int:
+        row = self._conn().execute(
+            "SELECT generation FROM collections WHERE id = ?", (collection_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"collection id {collection_id} does not exist")
+        return int(row[0])
+
+    # -- documents ---------------------------------------------------------------------
+    def find_document(self, collection: str, name: str) -> Document | None:
+        row = self._conn().execute(
+            """SELECT d.*, c.name AS collection_name,
+                      (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
+               FROM documents d JOIN collections c ON c.id = d.collection_id
+               WHERE c.name = ? AND d.name = ?""",
+            (collection, name),
+        ).fetchone()
+        return _document(row) if row else None
+
+    def document_config_hash(self, document_id: str) -> str | None:
+        row = self._conn().execute(
+            "SELECT config_hash FROM documents WHERE id = ?", (document_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def get_document(self, collection: str, document_id: str) -> Document:
+        row = self._conn().execute(
+            """SELECT d.*, c.name AS collection_name,
+                      (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
+               FROM documents d JOIN collections c ON c.id = d.collection_id
+               WHERE c.name = ? AND d.id = ?""",
+            (collection, document_id),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"document {document_id!r} does not exist in collection {collection!r}")
+        return _document(row)
+
+    def list_documents(self, collection: str) -> list[Document]:
+        info = self.get_collection(collection)
+        rows = self._conn().execute(
+            """SELECT d.*, ? AS collection_name,
+                      (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
+               FROM documents d WHERE d.collection_id = ? ORDER BY d.name""",
+            (info.name, info.id),
+        ).fetchall()
+        return [_document(r) for r in rows]
+
+    def replace_document(
+        self,
+        *,
+        collection: str,
+        document_id: str,
+        name: str,
+        source: str,
+        content_hash: str,
+        config_hash: str,
+        size: int,
+        mime_type: str,
+        metadata: dict[str, Any],
+        chunks: Sequence[ChunkDraft],
+        embeddings: np.ndarray,
+    ) -> WriteResult:
+        """Insert or replace a document and all its chunks in one transaction."""
+        if len(chunks) != len(embeddings):
+            raise ValueError("one embedding per chunk")
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (collection, _now())
+            )
+            coll_id = conn.execute("SELECT id FROM collections WHERE name = ?", (collection,)).fetchone()[0]
+            old = conn.execute("SELECT version FROM documents WHERE id = ?", (document_id,)).fetchone()
+            removed = self._delete_chunks(conn, document_id)
+            version = (old["version"] + 1) if old else 1
+            conn.execute(
+                """INSERT INTO documents(id, collection_id, name, source, content_hash, config_hash,
+                                         version, ingested_at, size, mime_type, metadata)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(id) DO UPDATE SET source=excluded.source,
+                       content_hash=excluded.content_hash, config_hash=excluded.config_hash,
+                       version=excluded.version, ingested_at=excluded.ingested_at,
+                       size=excluded.size, mime_type=excluded.mime_type, metadata=excluded.metadata""",
+                (document_id, coll_id, name, source, content_hash, config_hash, version, _now(),
+                 size, mime_type, json.dumps(metadata, sort_keys=True)),
+            )
+            added: list[int] = []
+            for draft, vector in zip(chunks, vectors):
+                cur = conn.execute(
+                    """INSERT INTO chunks(document_id, collection_id, position, text, page, section, embedding)
+                       VALUES (?,?,?,?,?,?,?)""",
+                    (document_id, coll_id, draft.position, draft.text, draft.page, draft.section,
+                     vector.tobytes()),
+                )
+                chunk_id = int(cur.lastrowid)
+                conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (chunk_id, draft.text))
+                added.append(chunk_id)
+            generation = self._bump(conn, coll_id)
+        return WriteResult(coll_id, generation, removed, added, self.get_document(collection, document_id))
+
+    def delete_document(self, collection: str, document_id: str) -> WriteResult:
+        """Remove a document and its chunks; raises NotFound if it is not there."""
+        with self._write() as conn:
+            row = conn.execute(
+                """SELECT d.collection_id FROM documents d JOIN collections c ON c.id = d.collection_id
+                   WHERE c.name = ? AND d.id = ?""",
+                (collection, document_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"document {document_id!r} does not exist in collection {collection!r}")
+            removed = self._delete_chunks(conn, document_id)
+            conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+            generation = self._bump(conn, row[0])
+        return WriteResult(row[0], generation, removed, [], None)
+
+    @staticmethod
+    def _delete_chunks(conn: sqlite3.Connection, document_id: str) -> list[int]:
+        ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
+        conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
+        conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        return ids
+
+    @staticmethod
+    def _bump(conn: sqlite3.Connection, collection_id: int) -> int:
+        conn.execute("UPDATE collections SET generation = generation + 1 WHERE id = ?", (collection_id,))
+        return int(conn.execute("SELECT generation FROM collections WHERE id = ?", (collection_id,)).fetchone()[0])
+
+    # -- chunks ------------------------------------------------------------------------
+    def embeddings(self, collection_id: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """(generation, ids, vectors) of a collection, read in one snapshot."""
+        with self.snapshot() as conn:
+            gen = conn.execute("SELECT generation FROM collections WHERE id = ?", (collection_id,)).fetchone()
+            rows = conn.execute(
+                "SELECT id, embedding FROM chunks WHERE collection_id = ? ORDER BY id", (collection_id,)
+            ).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        if rows:
+            vectors = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        else:
+            vectors = np.zeros((0, 0), dtype=np.float32)
+        return int(gen[0]) if gen else 0, ids, vectors
+
+    def chunk_ids(self, collection_id: int) -> set[int]:
+        rows = self._conn().execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))
+        return {r[0] for r in rows}
+
+    def allowed_chunk_ids(self, collection_id: int, document_ids: Sequence[str] | None,
+                          metadata: dict[str, str] | None) -> list[int]:
+        """Chunk ids that pass the filters (used to restrict the search before ranking)."""
+        sql = "SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.collection_id = ?"
+        args: list[Any] = [collection_id]
+        if document_ids is not None:
+            sql += f" AND d.id IN ({','.join('?' * len(document_ids))})"
+            args.extend(document_ids)
+        for key, value in (metadata or {}).items():
+            sql += " AND json_extract(d.metadata, ?) = ?"
+            args.extend([f'$."{key}"', value])
+        return [r[0] for r in self._conn().execute(sql, args)]
+
+    def load_chunks(self, ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
+        """Chunks by id with their documents; ids that no longer exist are simply absent."""
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            f"""SELECT k.id AS chunk_id, k.document_id, k.text, k.position, k.page, k.section,
+                       d.*, c.name AS collection_name, 0 AS chunk_count
+                FROM chunks k JOIN documents d ON d.id = k.document_id
+                JOIN collections c ON c.id = d.collection_id
+                WHERE k.id IN ({','.join('?' * len(ids))})""",
+            list(ids),
+        ).fetchall()
+        out: dict[int, tuple[Chunk, Document]] = {}
+        for r in rows:
+            chunk = Chunk(r["chunk_id"], r["document_id"], r["text"], r["position"], r["page"], r["section"])
+            out[chunk.id] = (chunk, _document(r))
+        return out
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _collection(row: sqlite3.Row) -> CollectionInfo:
+    return CollectionInfo(
+        id=row["id"], name=row["name"], created_at=datetime.fromisoformat(row["created_at"]),
+        generation=row["generation"], document_count=row["docs"], chunk_count=row["chunks"],
+    )
+
+
+def _document(row: sqlite3.Row) -> Document:
+    return Document(
+        id=row["id"], collection=row["collection_name"], name=row["name"], source=row["source"],
+        content_hash=row["content_hash"], version=row["version"],
+        ingested_at=datetime.fromisoformat(row["ingested_at"]), size=row["size"],
+        mime_type=row["mime_type"], metadata=json.loads(row["metadata"]),
+        chunk_count=row["chunk_count"],
+    )

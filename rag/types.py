@@ -1,0 +1,84 @@
+"""Core value types passed between the pipeline, the store, retrieval and generation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A stored document: identity is (collection, name), version is its content hash."""
+
+    id: str
+    collection: str
+    name: str
+    source: str
+    content_hash: str
+    version: int
+    ingested_at: datetime
+    size: int
+    mime_type: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    chunk_count: int = 0
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk as the chunker cuts it, before it has an id or a vector."""
+
+    text: str
+    position: int
+    page: int | None
+    section: str | None
+    token_count: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A stored chunk of a document."""
+
+    id: int
+    document_id: str
+    text: str
+    position: int
+    page: int | None
+    section: str | None
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A retrieved chunk with its document and the retriever's score."""
+
+    chunk: Chunk
+    document: Document
+    score: float
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions applied before ranking."""
+
+    document_ids: tuple[str, ...] | None = None
+    metadata: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered passage that the answer cites."""
+
+    n: int
+    chunk: ScoredChunk
+    quote: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with its citations, the sources it drew on and where the time went."""
+
+    text: str
+    grounded: bool
+    citations: list[Citation]
+    sources: list[ScoredChunk]
+    timings_ms: dict[str, float]

@@ -1,0 +1,87 @@
+"""Test-wide setup: a network guard, and real models loaded once per session."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import rag  # noqa: F401  (sets the offline environment before any model library loads)
+from rag.bootstrap import Runtime, build_runtime
+from rag.config import Settings
+
+
+class NonLoopbackConnection(AssertionError):
+    """Raised when code under test tries to reach beyond this machine."""
+
+
+def _is_loopback(address: object) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+    else:
+        return True  # AF_UNIX paths and the like stay on this machine
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name that would need DNS: not loopback
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_loopback(address):
+        raise NonLoopbackConnection(f"test tried to connect to {address!r}")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _is_loopback(address):
+        raise NonLoopbackConnection(f"test tried to connect to {address!r}")
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if host not in (None, "localhost") and not _is_loopback((host,)):
+        raise NonLoopbackConnection(f"test tried to resolve {host!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def network_guard() -> Iterator[None]:
+    """Any non-loopback connection (or DNS lookup) fails the test that makes it."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _real_getaddrinfo  # type: ignore[assignment]
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("groundwork")
+
+
+@pytest.fixture(scope="session")
+def settings(session_dir: Path) -> Settings:
+    return Settings(data_dir=session_dir / "data", load_samples=False)
+
+
+@pytest.fixture(scope="session")
+def runtime(settings: Settings) -> Runtime:
+    """The real system: MiniLM, SmolLM2 (converted once), SQLite, FAISS, unstructured."""
+    return build_runtime(settings)
+
+
+def restart(runtime: Runtime) -> Runtime:
+    """A fresh runtime over the same data directory, reusing the loaded models."""
+    return build_runtime(runtime.settings, embedder=runtime.embedder, generator=runtime.generator)
