@@ -11,6 +11,7 @@ for _name, _value in {
     "DO_NOT_TRACK": "true",
     "UNSTRUCTURED_DISABLE_NOTICE": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
 }.items():
     os.environ.setdefault(_name, _value)
 

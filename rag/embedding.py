@@ -54,7 +54,7 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees, without [CLS]/[SEP]."""
-        return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

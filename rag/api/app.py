@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if seeded:
             log.info("ingested %d sample documents into %r", len(seeded), settings.samples_collection)
         app.state.runtime = rt
+        app.state.settings = settings
         yield
         if runtime is None:
             rt.store.close()

@@ -9,6 +9,7 @@ from fastapi import Depends, Path, Request
 
 from ingest.pipeline import Ingestor
 from rag.bootstrap import Runtime
+from rag.config import Settings
 from rag.errors import InvalidInput
 from rag.service import RagService
 from rag.store.sqlite import SQLiteStore
@@ -18,6 +19,11 @@ _COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings (limits may differ from the shared runtime's in tests)."""
+    return request.app.state.settings
 
 
 def collection_name(name: Annotated[str, Path(description="collection name")]) -> str:
@@ -30,6 +36,7 @@ def collection_name(name: Annotated[str, Path(description="collection name")]) -
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 CollectionName = Annotated[str, Depends(collection_name)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_store(runtime: RuntimeDep) -> SQLiteStore:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, UploadFile
 
 from ingest.pipeline import IncomingFile
 from ingest.sources import detect_kind, display_name
-from rag.api.deps import CollectionName, IngestorDep, RuntimeDep, StoreDep
+from rag.api.deps import CollectionName, IngestorDep, SettingsDep, StoreDep
 from rag.api.schemas import (
     CollectionOut, CollectionsOut, DocumentOut, DocumentsOut, ErrorOut, FileResultOut, UploadOut,
 )
@@ -47,7 +47,7 @@ def get_document(name: CollectionName, document_id: str, store: StoreDep) -> Doc
 )
 def upload_documents(
     name: CollectionName,
-    runtime: RuntimeDep,
+    settings: SettingsDep,
     ingestor: IngestorDep,
     files: Annotated[list[UploadFile], File(description="one or more files, each in a part named `files`")],
 ) -> UploadOut:
@@ -55,17 +55,17 @@ def upload_documents(
 
     Every file's type and size is checked first, so a bad file in the request changes nothing.
     """
-    limits = runtime.settings.limits
+    limits = settings.limits
     if len(files) > limits.max_files_per_upload:
         raise InvalidInput(f"{len(files)} files in one upload; the limit is {limits.max_files_per_upload}")
     incoming: list[IncomingFile] = []
     for upload in files:
         label = display_name(upload.filename or "unnamed")
-        if upload.size is not None and upload.size > runtime.settings.max_file_bytes:
-            raise TooLarge(f"{label!r} is {upload.size} bytes; the cap is {runtime.settings.max_file_bytes} bytes per file")
-        data = upload.file.read(runtime.settings.max_file_bytes + 1)
-        if len(data) > runtime.settings.max_file_bytes:
-            raise TooLarge(f"{label!r} is over the cap of {runtime.settings.max_file_bytes} bytes per file")
+        if upload.size is not None and upload.size > settings.max_file_bytes:
+            raise TooLarge(f"{label!r} is {upload.size} bytes; the cap is {settings.max_file_bytes} bytes per file")
+        data = upload.file.read(settings.max_file_bytes + 1)
+        if len(data) > settings.max_file_bytes:
+            raise TooLarge(f"{label!r} is over the cap of {settings.max_file_bytes} bytes per file")
         detect_kind(data, label)  # raises UnsupportedType -> 415 before anything is stored
         incoming.append(IncomingFile(label, data, source="upload"))
     outcomes = [ingestor.ingest(name, f) for f in incoming]

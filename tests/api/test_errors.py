@@ -1,0 +1,99 @@
+"""Bad input gets a clear error with the right status and changes nothing."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from rag.api.app import create_app
+from rag.bootstrap import Runtime
+from tests import docs
+
+C = "errors"
+
+
+def _docs(client: TestClient, collection: str = C) -> list:
+    r = client.get(f"/collections/{collection}/documents")
+    return r.json()["documents"] if r.status_code == 200 else []
+
+
+def test_unsupported_type_is_415_with_supported_list_and_nothing_stored(client: TestClient) -> None:
+    exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(range(256)) * 4
+    r = client.post(f"/collections/{C}/documents", files=[
+        ("files", ("fine.md", docs.markdown("Fine", {"A": "Harmless text about teapots."}))),
+        ("files", ("report.pdf", exe)),  # an executable renamed .pdf: decided by content
+    ])
+    assert r.status_code == 415, r.text
+    body = r.json()
+    assert "report.pdf" in body["detail"]
+    assert any("application/pdf" in t for t in body["supported_types"])
+    assert _docs(client) == []  # the good file of the same request was not stored either
+
+
+def test_zip_image_and_empty_files_are_refused(client: TestClient) -> None:
+    for name, data in [("empty.txt", b""), ("pic.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)]:
+        r = client.post(f"/collections/{C}/documents", files=[("files", (name, data))])
+        assert r.status_code == 415, (name, r.text)
+
+
+def test_parse_failure_is_reported_per_file_while_others_succeed(client: TestClient) -> None:
+    broken_pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n" + b"garbage " * 50
+    r = client.post(f"/collections/{C}/documents", files=[
+        ("files", ("good.md", docs.markdown("Good", {"Otters": "Sea otters hold hands while sleeping."}))),
+        ("files", ("broken.pdf", broken_pdf)),
+    ])
+    assert r.status_code == 200, r.text
+    results = {f["name"]: f for f in r.json()["files"]}
+    assert results["good.md"]["status"] == "added"
+    assert results["broken.pdf"]["status"] == "failed" and results["broken.pdf"]["reason"]
+    assert [d["name"] for d in _docs(client)] == ["good.md"]
+
+
+def test_only_failures_is_422(client: TestClient) -> None:
+    r = client.post(f"/collections/{C}/documents",
+                    files=[("files", ("broken.pdf", b"%PDF-1.4\n%%EOF truncated"))])
+    assert r.status_code == 422 and "broken.pdf" in r.json()["detail"]
+
+
+def test_unknown_collection_and_document_are_404(client: TestClient) -> None:
+    assert client.get("/collections/nope/documents").status_code == 404
+    r = client.post("/collections/nope/query", json={"question": "anything?"})
+    assert r.status_code == 404 and "nope" in r.json()["detail"]
+    assert client.post("/collections/nope/search", json={"query": "x"}).status_code == 404
+    assert client.delete("/collections/nope/documents/doc_x").status_code == 404
+
+
+def test_bad_names_and_questions_are_400(client: TestClient) -> None:
+    assert client.get("/collections/..%2Fetc/documents").status_code in (400, 404)
+    assert client.get("/collections/bad name!/documents").status_code == 400
+    client.post(f"/collections/{C}/documents", files=[("files", ("q.md", b"# Q\n\nQuokkas live on Rottnest.\n"))])
+    r = client.post(f"/collections/{C}/query", json={"question": "x" * 5000})
+    assert r.status_code == 400 and "limit" in r.json()["detail"]
+    assert client.post(f"/collections/{C}/query", json={"question": "   "}).status_code == 400
+    assert client.post(f"/collections/{C}/search", json={"query": "q", "top_k": 10_000}).status_code == 400
+    assert client.post(f"/collections/{C}/query", json={}).status_code == 422  # schema validation
+
+
+def test_oversized_upload_is_413_before_the_body_is_read(runtime: Runtime) -> None:
+    settings = runtime.settings.model_copy(deep=True)
+    settings.limits.max_upload_mb = 0.01  # 10 KiB
+    settings.limits.max_file_mb = 0.005
+    with TestClient(create_app(runtime=runtime, settings=settings)) as small:
+        big = b"word " * 10_000  # 50 KB
+        r = small.post("/collections/caps/documents", files=[("files", ("big.txt", big))])
+        assert r.status_code == 413 and "cap" in r.json()["detail"]
+        # A file over the per-file cap inside a request under the request cap.
+        r = small.post("/collections/caps/documents", files=[("files", ("mid.txt", b"word " * 1500))])
+        assert r.status_code == 413 and "mid.txt" in r.json()["detail"]
+        assert small.get("/collections/caps/documents").status_code == 404  # nothing created
+
+
+def test_streamed_body_without_length_is_cut_off(runtime: Runtime) -> None:
+    settings = runtime.settings.model_copy(deep=True)
+    settings.limits.max_upload_mb = 0.01
+    with TestClient(create_app(runtime=runtime, settings=settings)) as small:
+        def chunks():
+            for _ in range(100):
+                yield b"x" * 1024
+        r = small.post("/collections/caps/documents", content=chunks(),
+                       headers={"content-type": "multipart/form-data; boundary=zzz"})
+        assert r.status_code == 413

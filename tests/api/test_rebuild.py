@@ -1,0 +1,66 @@
+"""The FAISS file is a cache: damaged, stale or missing, it is rebuilt from SQLite."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rag.api.app import create_app
+from rag.bootstrap import Runtime
+from rag.store.faiss_index import FaissIndex
+from tests import docs
+from tests.conftest import restart
+
+C = "rebuild"
+QUESTION = "Who is the keeper of the Varenholt lighthouse?"
+
+
+@pytest.fixture(scope="module")
+def seeded(client: TestClient, runtime: Runtime) -> int:
+    r = client.post(f"/collections/{C}/documents", files=[("files", ("voyage.md", docs.markdown("Voyages", {
+        "Varenholt lighthouse": "The keeper of the Varenholt lighthouse is Oskar Miravelle.",
+        "Supplies": "The lighthouse stores dried cod, oats and forty barrels of water.",
+    })))])
+    assert r.status_code == 200
+    return runtime.store.get_collection(C).id
+
+
+def _answer(runtime: Runtime) -> tuple[dict, list]:
+    with TestClient(create_app(runtime=runtime)) as c:
+        hits = c.post(f"/collections/{C}/search", json={"query": QUESTION, "top_k": 3}).json()["results"]
+        body = c.post(f"/collections/{C}/query", json={"question": QUESTION}).json()
+        health = c.get("/health")
+        assert health.status_code == 200, health.text
+    return body, [(h["chunk_id"], h["score"]) for h in hits]
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "garbage", "stale"])
+def test_damaged_index_is_rebuilt_and_answers_the_same(runtime: Runtime, seeded: int, damage: str) -> None:
+    before_body, before_hits = _answer(runtime)
+    assert "Miravelle" in before_body["answer"]
+    path = runtime.indexes.path(seeded)
+    good = path.read_bytes()
+    if damage == "delete":
+        path.unlink()
+    elif damage == "truncate":
+        path.write_bytes(good[: len(good) // 2])
+    elif damage == "garbage":
+        path.write_bytes(good[:40] + b"\x00" * (len(good) - 40))
+    else:  # a valid file of an older generation, with a vector too few
+        index, generation = FaissIndex.load(path, runtime.embedder.dimension)
+        index.remove([min(index.ids())])
+        index.save(path, generation - 1)
+
+    after = restart(runtime)
+    state = next(s for s in after.index_states if s.collection_id == seeded)
+    assert state.origin == "rebuilt"
+    assert FaissIndex.load(path, after.embedder.dimension)[0].ids() == after.store.chunk_ids(seeded)
+    after_body, after_hits = _answer(after)
+    assert after_hits == before_hits
+    assert after_body["answer"] == before_body["answer"]
+
+
+def test_intact_index_is_loaded_not_rebuilt(runtime: Runtime, seeded: int) -> None:
+    after = restart(runtime)
+    state = next(s for s in after.index_states if s.collection_id == seeded)
+    assert state.origin == "loaded"
