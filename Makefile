@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := true
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 
-.PHONY: install serve test bench eval clean
+.PHONY: install serve test clean
 
 install: $(STAMP)
 
