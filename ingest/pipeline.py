@@ -14,7 +14,8 @@ from typing import Any
 
 from ingest.chunking import Chunker
 from ingest.parsing import parse
-from ingest.sources import detect_kind, display_name
+from ingest.sources import detect_kind, display_path
+from rag import faults
 from rag.embedding import Embedder
 from rag.errors import ParseFailed, RagError, UnsupportedType
 from rag.store.sqlite import SQLiteStore
@@ -75,7 +76,7 @@ class Ingestor:
 
     def ingest(self, collection: str, file: IncomingFile) -> FileOutcome:
         """Ingest one file; errors of the file itself come back as a failed outcome."""
-        name = display_name(file.name)
+        name = display_path(file.name)
         try:
             kind = detect_kind(file.data, name)
         except UnsupportedType as exc:
@@ -101,6 +102,7 @@ class Ingestor:
                 mime_type=kind.mime_type, metadata=dict(file.metadata), chunks=drafts,
                 embeddings=vectors,
             )
+            faults.hit("after_chunks_committed")  # SQLite has it, FAISS does not yet
             self.indexes.apply(write, vectors)
         assert write.document is not None
         return FileOutcome(name, "updated" if existed else "added", doc_id,
@@ -110,6 +112,7 @@ class Ingestor:
         """Remove a document; no chunk of it can be retrieved once this returns."""
         with self.lock(collection):
             write = self.store.delete_document(collection, doc_id)
+            faults.hit("after_delete_committed")
             self.indexes.apply(write)
 
     def _unchanged(self, collection: str, name: str, content_hash: str) -> bool:

@@ -85,3 +85,10 @@ def display_name(raw: str, max_length: int = 200) -> str:
         stem, dot, ext = text.rpartition(".")
         text = (stem[: max_length - len(ext) - 1] + dot + ext) if dot and len(ext) < 10 else text[:max_length]
     return text or "unnamed"
+
+
+def display_path(raw: str) -> str:
+    """Like display_name, per path component: keeps a source's sub-folders, never `..` or roots."""
+    parts = [p for p in (raw or "").replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    cleaned = [display_name(p) for p in parts][-16:]
+    return "/".join(c for c in cleaned if c != "unnamed") or "unnamed"

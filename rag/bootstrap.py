@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import Chunker, ChunkerConfig
+from datetime import timedelta
+
 from ingest.pipeline import FileOutcome, IncomingFile, Ingestor, config_hash
+from ingest.scheduler import JobRunner, Scheduler
+from ingest.sync import Syncer
+from rag import faults
+from rag.store.jobs import JobStore
+from rag.store.sources import SourceStore
 from rag.config import Settings
 from rag.embedding import SentenceTransformerEmbedder
 from rag.generation import TransformersGenerator
@@ -34,6 +41,19 @@ class Runtime:
     service: RagService
     generator: TransformersGenerator
     index_states: list[IndexState]
+    jobs: JobStore
+    sources: SourceStore
+    runner: JobRunner
+    scheduler: Scheduler
+
+    def start_background(self) -> None:
+        """Start the job runner and the cron scheduler (the API does; one-shot CLI commands don't)."""
+        self.runner.start()
+        self.scheduler.start()
+
+    def stop_background(self) -> None:
+        self.scheduler.stop()
+        self.runner.stop()
 
 
 def build_runtime(
@@ -48,6 +68,7 @@ def build_runtime(
     Pass already-warm `embedder` / `generator` to share loaded models between runtimes
     (a restart inside one process, or a test session).
     """
+    faults.arm(settings.fault_point, settings.fault_after)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SQLiteStore(settings.db_path)
     store.open()
@@ -70,7 +91,7 @@ def build_runtime(
     # Resolving the LLM may convert a GGUF (~20 s): only done when the LLM is wanted.
     if generator is None:
         generator = TransformersGenerator(llm_dir(settings) if load_llm else "(not loaded)", settings.llm.threads)
-    if load_llm:
+    if load_llm and settings.llm.preload:
         generator.warm_up()
     options = AskOptions(
         top_k=settings.retrieval.top_k, max_top_k=settings.retrieval.max_top_k,
@@ -78,7 +99,11 @@ def build_runtime(
         max_new_tokens=settings.llm.max_new_tokens, max_question_chars=settings.limits.max_question_chars,
     )
     service = RagService(DenseRetriever(store, indexes, embedder), generator, options)
-    return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states)
+    jobs, sources = JobStore(store), SourceStore(store)
+    runner = JobRunner(jobs, Syncer(ingestor, sources, jobs), timedelta(seconds=settings.job_lease_s))
+    scheduler = Scheduler(sources, jobs, runner)
+    return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states,
+                   jobs, sources, runner, scheduler)
 
 
 def llm_dir(settings: Settings) -> Path | str:

@@ -26,6 +26,8 @@ class LLMSettings(BaseModel):
     gguf_file: str | None = None
     max_new_tokens: int = Field(96, ge=1, le=2048)
     threads: int | None = Field(None, ge=1, description="torch threads; None keeps torch's default")
+    # Load the LLM at start (True) or at the first question (False: faster start).
+    preload: bool = True
 
 
 class ChunkingSettings(BaseModel):
@@ -69,6 +71,13 @@ class Settings(BaseSettings):
     load_samples: bool = True
     samples_dir: Path = Path(__file__).resolve().parent.parent / "data" / "samples"
     samples_collection: str = "samples"
+    # Scheduled syncs and the background job runner (off for one-shot CLI commands).
+    run_jobs: bool = True
+    # A job whose heartbeat is older than this is treated as dead on start.
+    job_lease_s: float = Field(60.0, gt=0)
+    # Crash tests only: SIGKILL the process at the N-th hit of this named fault point.
+    fault_point: str | None = None
+    fault_after: int = Field(1, ge=1)
     embedding: EmbeddingSettings = EmbeddingSettings()
     llm: LLMSettings = LLMSettings()
     chunking: ChunkingSettings = ChunkingSettings()

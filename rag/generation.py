@@ -33,6 +33,7 @@ class TransformersGenerator:
         self._tokenizer = None
         # Two cores: parallel generations would only slow each other down.
         self._busy = threading.Lock()
+        self._loading = threading.Lock()
 
     @property
     def ready(self) -> bool:
@@ -40,6 +41,10 @@ class TransformersGenerator:
 
     def warm_up(self) -> None:
         """Load the model and tokenizer (once)."""
+        with self._loading:
+            self._load()
+
+    def _load(self) -> None:
         if self._model is not None:
             return
         import torch
@@ -65,7 +70,7 @@ class TransformersGenerator:
         from transformers import TextIteratorStreamer
 
         if self._model is None:
-            raise RuntimeError("call warm_up() first")
+            self.warm_up()  # RAG_LLM__PRELOAD=false: load at the first question
         with self._busy:
             inputs = self._encode(prompt)
             streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)

@@ -85,3 +85,17 @@ def runtime(settings: Settings) -> Runtime:
 def restart(runtime: Runtime) -> Runtime:
     """A fresh runtime over the same data directory, reusing the loaded models."""
     return build_runtime(runtime.settings, embedder=runtime.embedder, generator=runtime.generator)
+
+
+def wait_job(runtime: Runtime, job_id: str, timeout: float = 300):
+    """Run queued jobs here (or let the background runner do it) until `job_id` is final."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runtime.runner.run_pending()
+        job = runtime.jobs.get(job_id)
+        if job.state in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {runtime.jobs.get(job_id)}")

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from ingest.sources import supported_types
 from rag import __version__
 from rag.api.limits import BodySizeLimit
-from rag.api.routes import collections, health, query
+from rag.api.routes import collections, health, jobs, query, sources
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
 from rag.errors import (
@@ -34,8 +34,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             log.info("ingested %d sample documents into %r", len(seeded), settings.samples_collection)
         app.state.runtime = rt
         app.state.settings = settings
+        if runtime is None and settings.run_jobs:
+            rt.start_background()
         yield
         if runtime is None:
+            rt.stop_background()
             rt.store.close()
 
     app = FastAPI(
@@ -47,6 +50,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(collections.router)
     app.include_router(query.router)
+    app.include_router(sources.router)
+    app.include_router(jobs.router)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.limits.max_upload_mb * 1024 * 1024))
     _errors(app)
     return app

@@ -40,7 +40,7 @@ class CitationOut(BaseModel):
     quote: str
 
 
-class SourceOut(BaseModel):
+class AnswerSourceOut(BaseModel):
     document_id: str
     document: str
     version: int
@@ -52,7 +52,7 @@ class AnswerOut(BaseModel):
     answer: str
     grounded: bool
     citations: list[CitationOut]
-    sources: list[SourceOut]
+    sources: list[AnswerSourceOut]
     timings_ms: dict[str, float]
 
     @classmethod
@@ -67,7 +67,7 @@ class AnswerOut(BaseModel):
                 for c in answer.citations
             ],
             sources=[
-                SourceOut(document_id=s.document.id, document=s.document.name, version=s.document.version,
+                AnswerSourceOut(document_id=s.document.id, document=s.document.name, version=s.document.version,
                           ingested_at=s.document.ingested_at, score=round(s.score, 4))
                 for s in answer.sources
             ],
@@ -130,6 +130,7 @@ class FileResultOut(BaseModel):
 
 class UploadOut(BaseModel):
     collection: str
+    job_id: str
     files: list[FileResultOut]
 
 
@@ -147,3 +148,73 @@ class CollectionsOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class SourceIn(BaseModel):
+    kind: str = Field("folder", pattern="^(folder|file)$")
+    path: str = Field(..., description="folder or file on the server's disk")
+    collection: str
+    include: list[str] = Field(default_factory=list, description="globs on the relative path; empty = all")
+    exclude: list[str] = Field(default_factory=list)
+    schedule: str | None = Field(None, description="cron expression (UTC), e.g. '*/15 * * * *'; null = manual")
+    delete_missing: bool = True
+
+
+class SourcePatch(BaseModel):
+    include: list[str] | None = None
+    exclude: list[str] | None = None
+    schedule: str | None = None
+    delete_missing: bool | None = None
+
+
+class SourceOut(BaseModel):
+    id: str
+    kind: str
+    path: str
+    collection: str
+    include: list[str]
+    exclude: list[str]
+    schedule: str | None
+    delete_missing: bool
+    created_at: datetime
+    last_sync_at: datetime | None
+
+
+class SourcesOut(BaseModel):
+    sources: list[SourceOut]
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    source_id: str | None
+    collection: str
+    state: str
+    counts: dict[str, int]
+    errors: list[dict[str, str]]
+    progress: dict[str, int | None]
+    reason: str | None
+    retry_of: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+
+    @classmethod
+    def of(cls, job) -> "JobOut":
+        return cls(id=job.id, kind=job.kind, source_id=job.source_id, collection=job.collection,
+                   state=job.state, counts=job.counts, errors=job.errors,
+                   progress={"done": job.done, "total": job.total}, reason=job.reason,
+                   retry_of=job.retry_of, cancel_requested=job.cancel_requested,
+                   created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+                   heartbeat_at=job.heartbeat_at)
+
+
+class JobsOut(BaseModel):
+    jobs: list[JobOut]
+
+
+class JobRef(BaseModel):
+    id: str
+    state: str

@@ -16,6 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from rag import faults
 from rag.errors import IndexCorrupt
 
 MAGIC = b"GWFAISS1"
@@ -83,7 +84,9 @@ class FaissIndex:
         try:
             with open(tmp, "wb") as f:
                 f.write(header)
-                f.write(payload)
+                f.write(payload[: len(payload) // 2])
+                faults.hit("faiss_mid_save")  # half a file on disk, not yet renamed
+                f.write(payload[len(payload) // 2:])
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)

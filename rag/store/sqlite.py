@@ -58,6 +58,48 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(document_id);
 CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks(collection_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='unicode61');
+CREATE TABLE IF NOT EXISTS sources (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,              -- folder | file | upload
+    path TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    include TEXT NOT NULL DEFAULT '[]',
+    exclude TEXT NOT NULL DEFAULT '[]',
+    schedule TEXT,                   -- cron expression, or NULL for manual syncs only
+    delete_missing INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    last_sync_at TEXT
+);
+-- What a source's last sync saw of each file: the size + mtime fast path.
+CREATE TABLE IF NOT EXISTS source_files (
+    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    rel_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    PRIMARY KEY (source_id, rel_path)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,              -- sync | upload
+    source_id TEXT,
+    collection TEXT NOT NULL,
+    state TEXT NOT NULL,             -- queued | running | succeeded | failed | cancelled
+    counts TEXT NOT NULL DEFAULT '{}',
+    errors TEXT NOT NULL DEFAULT '[]',
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    reason TEXT,
+    retry_of TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    heartbeat_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
 """
 
 
@@ -100,7 +142,7 @@ class SQLiteStore:
     def open(self) -> None:
         """Create the file and schema if needed, switch to WAL."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._conn()
+        conn = self.connection()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
         conn.execute(
@@ -108,7 +150,7 @@ class SQLiteStore:
         )
         conn.commit()
 
-    def _conn(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -120,9 +162,9 @@ class SQLiteStore:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Iterator[sqlite3.Connection]:
         with self._write_lock:
-            conn = self._conn()
+            conn = self.connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -134,7 +176,7 @@ class SQLiteStore:
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees one consistent state."""
-        conn = self._conn()
+        conn = self.connection()
         conn.execute("BEGIN")
         try:
             yield conn
@@ -144,14 +186,14 @@ class SQLiteStore:
     # -- collections -------------------------------------------------------------------
     def ensure_collection(self, name: str) -> CollectionInfo:
         """Return the collection, creating it on first use."""
-        with self._write() as conn:
+        with self.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (name, _now())
             )
         return self.get_collection(name)
 
     def get_collection(self, name: str) -> CollectionInfo:
-        row = self._conn().execute(
+        row = self.connection().execute(
             """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,
                       (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
                FROM collections c WHERE c.name = ?""",
@@ -162,7 +204,7 @@ class SQLiteStore:
         return _collection(row)
 
     def list_collections(self) -> list[CollectionInfo]:
-        rows = self._conn().execute(
+        rows = self.connection().execute(
             """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,
                       (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
                FROM collections c ORDER BY c.name"""
@@ -170,7 +212,7 @@ class SQLiteStore:
         return [_collection(r) for r in rows]
 
     def generation(self, collection_id: int) -> int:
-        row = self._conn().execute(
+        row = self.connection().execute(
             "SELECT generation FROM collections WHERE id = ?", (collection_id,)
         ).fetchone()
         if row is None:
@@ -179,7 +221,7 @@ class SQLiteStore:
 
     # -- documents ---------------------------------------------------------------------
     def find_document(self, collection: str, name: str) -> Document | None:
-        row = self._conn().execute(
+        row = self.connection().execute(
             """SELECT d.*, c.name AS collection_name,
                       (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
                FROM documents d JOIN collections c ON c.id = d.collection_id
@@ -189,13 +231,13 @@ class SQLiteStore:
         return _document(row) if row else None
 
     def document_config_hash(self, document_id: str) -> str | None:
-        row = self._conn().execute(
+        row = self.connection().execute(
             "SELECT config_hash FROM documents WHERE id = ?", (document_id,)
         ).fetchone()
         return row[0] if row else None
 
     def get_document(self, collection: str, document_id: str) -> Document:
-        row = self._conn().execute(
+        row = self.connection().execute(
             """SELECT d.*, c.name AS collection_name,
                       (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
                FROM documents d JOIN collections c ON c.id = d.collection_id
@@ -208,7 +250,7 @@ class SQLiteStore:
 
     def list_documents(self, collection: str) -> list[Document]:
         info = self.get_collection(collection)
-        rows = self._conn().execute(
+        rows = self.connection().execute(
             """SELECT d.*, ? AS collection_name,
                       (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
                FROM documents d WHERE d.collection_id = ? ORDER BY d.name""",
@@ -235,7 +277,7 @@ class SQLiteStore:
         if len(chunks) != len(embeddings):
             raise ValueError("one embedding per chunk")
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
-        with self._write() as conn:
+        with self.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (collection, _now())
             )
@@ -270,7 +312,7 @@ class SQLiteStore:
 
     def delete_document(self, collection: str, document_id: str) -> WriteResult:
         """Remove a document and its chunks; raises NotFound if it is not there."""
-        with self._write() as conn:
+        with self.write() as conn:
             row = conn.execute(
                 """SELECT d.collection_id FROM documents d JOIN collections c ON c.id = d.collection_id
                    WHERE c.name = ? AND d.id = ?""",
@@ -311,7 +353,7 @@ class SQLiteStore:
         return int(gen[0]) if gen else 0, ids, vectors
 
     def chunk_ids(self, collection_id: int) -> set[int]:
-        rows = self._conn().execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))
+        rows = self.connection().execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))
         return {r[0] for r in rows}
 
     def allowed_chunk_ids(self, collection_id: int, document_ids: Sequence[str] | None,
@@ -325,13 +367,13 @@ class SQLiteStore:
         for key, value in (metadata or {}).items():
             sql += " AND json_extract(d.metadata, ?) = ?"
             args.extend([f'$."{key}"', value])
-        return [r[0] for r in self._conn().execute(sql, args)]
+        return [r[0] for r in self.connection().execute(sql, args)]
 
     def load_chunks(self, ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
         """Chunks by id with their documents; ids that no longer exist are simply absent."""
         if not ids:
             return {}
-        rows = self._conn().execute(
+        rows = self.connection().execute(
             f"""SELECT k.id AS chunk_id, k.document_id, k.text, k.position, k.page, k.section,
                        d.*, c.name AS collection_name, 0 AS chunk_count
                 FROM chunks k JOIN documents d ON d.id = k.document_id

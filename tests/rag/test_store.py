@@ -43,7 +43,7 @@ def test_replace_is_atomic_and_bumps_generation(store: SQLiteStore) -> None:
     assert second.generation == 2 and second.removed_chunk_ids == first.added_chunk_ids
     assert store.chunk_ids(first.collection_id) == set(second.added_chunk_ids)
     assert second.document.version == 2 and second.document.content_hash == "h2"
-    conn = store._conn()
+    conn = store.connection()
     # The FTS table follows the chunk table in the same transaction.
     assert [r[0] for r in conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'alpha'")] == []
     assert [r[0] for r in conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'echo'")] == second.added_chunk_ids

@@ -8,11 +8,12 @@ from fastapi import APIRouter, File, UploadFile
 
 from ingest.pipeline import IncomingFile
 from ingest.sources import detect_kind, display_name
-from rag.api.deps import CollectionName, IngestorDep, SettingsDep, StoreDep
+from rag.api.deps import CollectionName, IngestorDep, RuntimeDep, SettingsDep, StoreDep
 from rag.api.schemas import (
     CollectionOut, CollectionsOut, DocumentOut, DocumentsOut, ErrorOut, FileResultOut, UploadOut,
 )
 from rag.errors import InvalidInput, ParseFailed, TooLarge
+from rag.store.jobs import COUNT_KEYS
 
 router = APIRouter(tags=["collections"])
 
@@ -48,6 +49,7 @@ def get_document(name: CollectionName, document_id: str, store: StoreDep) -> Doc
 def upload_documents(
     name: CollectionName,
     settings: SettingsDep,
+    runtime: RuntimeDep,
     ingestor: IngestorDep,
     files: Annotated[list[UploadFile], File(description="one or more files, each in a part named `files`")],
 ) -> UploadOut:
@@ -68,10 +70,24 @@ def upload_documents(
             raise TooLarge(f"{label!r} is over the cap of {settings.max_file_bytes} bytes per file")
         detect_kind(data, label)  # raises UnsupportedType -> 415 before anything is stored
         incoming.append(IncomingFile(label, data, source="upload"))
-    outcomes = [ingestor.ingest(name, f) for f in incoming]
-    if outcomes and all(o.status == "failed" for o in outcomes):
+    job = runtime.jobs.create("upload", name, source_id="upload")
+    runtime.jobs.start(job.id)
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    errors: list[dict[str, str]] = []
+    outcomes = []
+    for f in incoming:
+        outcome = ingestor.ingest(name, f)
+        outcomes.append(outcome)
+        counts[outcome.status] += 1
+        if outcome.status == "failed":
+            errors.append({"file": outcome.name, "reason": outcome.reason or "failed"})
+        runtime.jobs.progress(job.id, done=len(outcomes), total=len(incoming), counts=counts, errors=errors)
+    all_failed = bool(outcomes) and all(o.status == "failed" for o in outcomes)
+    runtime.jobs.finish(job.id, "failed" if all_failed else "succeeded",
+                        "every file failed" if all_failed else None)
+    if all_failed:
         raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in outcomes))
-    return UploadOut(collection=name, files=[FileResultOut(**o.__dict__) for o in outcomes])
+    return UploadOut(collection=name, job_id=job.id, files=[FileResultOut(**o.__dict__) for o in outcomes])
 
 
 @router.delete("/collections/{name}/documents/{document_id}", status_code=204,

@@ -1,0 +1,176 @@
+"""Background execution of sync jobs, and cron schedules that enqueue them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from ingest.sync import Syncer
+from rag.errors import InvalidInput
+from rag.store.jobs import Job, JobStore
+from rag.store.sources import Source, SourceStore
+
+log = logging.getLogger(__name__)
+
+
+def parse_cron(expression: str) -> CronTrigger:
+    """A standard 5-field cron expression in UTC; InvalidInput if it is not one."""
+    try:
+        return CronTrigger.from_crontab(expression, timezone=timezone.utc)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid cron expression {expression!r}: {exc}") from exc
+
+
+class JobRunner:
+    """One worker thread that runs queued sync jobs in order, beating their heartbeat."""
+
+    def __init__(self, jobs: JobStore, syncer: Syncer, lease: timedelta, heartbeat_s: float | None = None):
+        self.jobs = jobs
+        self.syncer = syncer
+        self.lease = lease
+        self.heartbeat_s = heartbeat_s or max(lease.total_seconds() / 4, 0.2)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current: str | None = None
+
+    def recover(self) -> list[tuple[Job, Job | None]]:
+        """Fail jobs whose process died and queue their retries."""
+        recovered = self.jobs.recover_stale(self.lease)
+        for failed, retry in recovered:
+            log.warning("job %s was left running by a dead process; failed%s", failed.id,
+                        f", retried as {retry.id}" if retry else "")
+        return recovered
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="groundwork-jobs", daemon=True)
+        self._thread.start()
+        threading.Thread(target=self._beat, name="groundwork-heartbeat", daemon=True).start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def run_pending(self) -> list[Job]:
+        """Run queued jobs in this thread until none is left (CLI and tests)."""
+        done = []
+        while (job := self.jobs.claim_next()) is not None:
+            done.append(self._run(job))
+        return done
+
+    def _loop(self) -> None:
+        last_recover = datetime.now(timezone.utc)
+        while not self._stop.is_set():
+            job = self.jobs.claim_next()
+            if job is not None:
+                self._run(job)
+                continue
+            if datetime.now(timezone.utc) - last_recover > self.lease / 2:
+                # Another process (a CLI sync) may have died while we kept running.
+                self.recover()
+                last_recover = datetime.now(timezone.utc)
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+
+    def _run(self, job: Job) -> Job:
+        self._current = job.id
+        try:
+            if job.kind != "sync":
+                return self.jobs.finish(job.id, "failed", f"job kind {job.kind!r} cannot be run")
+            return self.syncer.run(job)
+        except Exception as exc:  # the job fails with the reason; the runner lives on
+            log.exception("job %s failed", job.id)
+            return self.jobs.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            self._current = None
+
+    def _beat(self) -> None:
+        # Separate from progress updates: parsing one large file may take longer than a lease.
+        while not self._stop.wait(self.heartbeat_s):
+            current = self._current
+            if current:
+                self.jobs.heartbeat(current)
+
+
+class Scheduler:
+    """Cron schedules from the sources table; a firing enqueues a sync (coalesced)."""
+
+    def __init__(self, sources: SourceStore, jobs: JobStore, runner: JobRunner):
+        self.sources = sources
+        self.jobs = jobs
+        self.runner = runner
+        self._aps = BackgroundScheduler(timezone=timezone.utc)
+
+    def enqueue(self, source_id: str) -> Job:
+        """Queue a sync unless one is queued or running for this source (one at a time)."""
+        source = self.sources.get(source_id)
+        active = self.jobs.active_for_source(source_id)
+        if active is not None:
+            return active
+        job = self.jobs.create("sync", source.collection, source.id)
+        self.runner.wake()
+        return job
+
+    def start(self) -> None:
+        for source in self.sources.list():
+            self.refresh(source)
+            self._catch_up(source)
+        # Sources added or changed by another process (`rag sources add`) are picked up here.
+        self._aps.add_job(self.reload, "interval", seconds=5, id="__reload__", coalesce=True, max_instances=1)
+        self._aps.start()
+
+    def reload(self) -> None:
+        """Make the installed schedules match the sources table."""
+        current = {s.id: s for s in self.sources.list()}
+        installed = {j.id: j for j in self._aps.get_jobs() if j.id != "__reload__"}
+        for source_id in installed.keys() - current.keys():
+            self.forget(source_id)
+        for source in current.values():
+            job = installed.get(source.id)
+            if source.schedule and (job is None or getattr(job, "name", "") != source.schedule):
+                self.refresh(source)
+                if job is None:
+                    self._catch_up(source)
+            elif not source.schedule and job is not None:
+                self.forget(source.id)
+
+    def stop(self) -> None:
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
+
+    def refresh(self, source: Source) -> None:
+        """(Re)install or remove the schedule of a source after it was added or changed."""
+        if self._aps.get_job(source.id):
+            self._aps.remove_job(source.id)
+        if source.schedule:
+            self._aps.add_job(self._fire, parse_cron(source.schedule), args=[source.id], id=source.id,
+                              name=source.schedule, coalesce=True, max_instances=1, misfire_grace_time=None)
+
+    def forget(self, source_id: str) -> None:
+        if self._aps.get_job(source_id):
+            self._aps.remove_job(source_id)
+
+    def _fire(self, source_id: str) -> None:
+        try:
+            self.enqueue(source_id)
+        except Exception:  # a removed source; its schedule goes with it
+            log.exception("scheduled sync of %s not queued", source_id)
+
+    def _catch_up(self, source: Source) -> None:
+        # Runs missed while the service was down are coalesced into one sync now.
+        if not source.schedule:
+            return
+        since = source.last_sync_at or source.created_at
+        due = parse_cron(source.schedule).get_next_fire_time(None, since)
+        if due is not None and due <= datetime.now(timezone.utc):
+            self.enqueue(source.id)

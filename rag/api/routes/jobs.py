@@ -1,0 +1,29 @@
+"""Jobs: what every sync and upload batch did."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from rag.api.deps import RuntimeDep
+from rag.api.schemas import ErrorOut, JobOut, JobsOut
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.get("/jobs", response_model=JobsOut)
+def list_jobs(runtime: RuntimeDep, state: str | None = None, source_id: str | None = None,
+              limit: int = 100) -> JobsOut:
+    """Newest first; filter by state or source."""
+    return JobsOut(jobs=[JobOut.of(j) for j in runtime.jobs.list(state, source_id, min(max(limit, 1), 1000))])
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})
+def get_job(job_id: str, runtime: RuntimeDep) -> JobOut:
+    return JobOut.of(runtime.jobs.get(job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut,
+             responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+def cancel_job(job_id: str, runtime: RuntimeDep) -> JobOut:
+    """Queued jobs stop at once; a running job stops after its current file."""
+    return JobOut.of(runtime.jobs.request_cancel(job_id))

@@ -1,0 +1,70 @@
+"""Sources: folders or files kept in sync with a collection, optionally on a schedule."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from ingest.scheduler import parse_cron
+from rag.api.deps import RuntimeDep, collection_name
+from rag.api.schemas import ErrorOut, JobRef, SourceIn, SourceOut, SourcePatch, SourcesOut
+from rag.errors import InvalidInput
+
+router = APIRouter(tags=["sources"])
+
+
+@router.post("/sources", response_model=SourceOut, status_code=201, responses={400: {"model": ErrorOut}})
+def add_source(body: SourceIn, runtime: RuntimeDep) -> SourceOut:
+    """Register a folder (recursive) or a file; its first sync is queued at once."""
+    collection_name(body.collection)
+    path = Path(body.path).expanduser().resolve()
+    if body.kind == "folder" and not path.is_dir():
+        raise InvalidInput(f"{path} is not a folder on the server")
+    if body.kind == "file" and not path.is_file():
+        raise InvalidInput(f"{path} is not a file on the server")
+    if body.schedule:
+        parse_cron(body.schedule)
+    source = runtime.sources.add(kind=body.kind, path=str(path), collection=body.collection,
+                                 include=body.include, exclude=body.exclude, schedule=body.schedule,
+                                 delete_missing=body.delete_missing)
+    runtime.scheduler.refresh(source)
+    runtime.scheduler.enqueue(source.id)
+    return SourceOut(**asdict(source))
+
+
+@router.get("/sources", response_model=SourcesOut)
+def list_sources(runtime: RuntimeDep) -> SourcesOut:
+    return SourcesOut(sources=[SourceOut(**asdict(s)) for s in runtime.sources.list()])
+
+
+@router.get("/sources/{source_id}", response_model=SourceOut, responses={404: {"model": ErrorOut}})
+def get_source(source_id: str, runtime: RuntimeDep) -> SourceOut:
+    return SourceOut(**asdict(runtime.sources.get(source_id)))
+
+
+@router.patch("/sources/{source_id}", response_model=SourceOut, responses={404: {"model": ErrorOut}})
+def patch_source(source_id: str, body: SourcePatch, runtime: RuntimeDep) -> SourceOut:
+    """Change globs, schedule (null removes it) or delete_missing."""
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("schedule"):
+        parse_cron(changes["schedule"])
+    source = runtime.sources.update(source_id, changes)
+    runtime.scheduler.refresh(source)
+    return SourceOut(**asdict(source))
+
+
+@router.delete("/sources/{source_id}", status_code=204, responses={404: {"model": ErrorOut}})
+def delete_source(source_id: str, runtime: RuntimeDep) -> None:
+    """Stop syncing a source. Its documents stay in the collection (delete them explicitly)."""
+    runtime.sources.remove(source_id)
+    runtime.scheduler.forget(source_id)
+
+
+@router.post("/sources/{source_id}/sync", response_model=JobRef, status_code=202,
+             responses={404: {"model": ErrorOut}})
+def sync_source(source_id: str, runtime: RuntimeDep) -> JobRef:
+    """Queue a sync now (or return the one already queued or running)."""
+    job = runtime.scheduler.enqueue(source_id)
+    return JobRef(id=job.id, state=job.state)

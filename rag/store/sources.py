@@ -1,0 +1,125 @@
+"""Source rows (folders and files bound to collections, with schedules) and what syncs saw."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from rag.errors import NotFound
+from rag.store.sqlite import SQLiteStore
+
+
+@dataclass(frozen=True)
+class Source:
+    """A folder or single file kept in sync with a collection."""
+
+    id: str
+    kind: str
+    path: str
+    collection: str
+    include: list[str]
+    exclude: list[str]
+    schedule: str | None
+    delete_missing: bool
+    created_at: datetime
+    last_sync_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SeenFile:
+    """The state of one file at the last sync."""
+
+    rel_path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    config_hash: str
+    document_id: str
+
+
+class SourceStore:
+    """Sources and their seen files in the Groundwork database."""
+
+    def __init__(self, store: SQLiteStore):
+        self.store = store
+
+    def add(self, *, kind: str, path: str, collection: str, include: list[str], exclude: list[str],
+            schedule: str | None, delete_missing: bool) -> Source:
+        source_id = "src_" + uuid.uuid4().hex[:12]
+        with self.store.write() as conn:
+            conn.execute(
+                """INSERT INTO sources(id, kind, path, collection, include, exclude, schedule,
+                                       delete_missing, created_at) VALUES (?,?,?,?,?,?,?,?,?)""",
+                (source_id, kind, path, collection, json.dumps(include), json.dumps(exclude), schedule,
+                 int(delete_missing), datetime.now(timezone.utc).isoformat()),
+            )
+        return self.get(source_id)
+
+    def get(self, source_id: str) -> Source:
+        row = self.store.connection().execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"source {source_id!r} does not exist")
+        return _source(row)
+
+    def list(self) -> list[Source]:
+        return [_source(r) for r in self.store.connection().execute("SELECT * FROM sources ORDER BY created_at")]
+
+    def update(self, source_id: str, changes: dict[str, Any]) -> Source:
+        self.get(source_id)
+        allowed = {"include", "exclude", "schedule", "delete_missing", "path", "collection"}
+        sets, args = [], []
+        for key, value in changes.items():
+            if key not in allowed:
+                raise ValueError(f"cannot change {key}")
+            sets.append(f"{key} = ?")
+            args.append(json.dumps(value) if key in ("include", "exclude") else
+                        int(value) if key == "delete_missing" else value)
+        if sets:
+            with self.store.write() as conn:
+                conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, source_id))
+        return self.get(source_id)
+
+    def remove(self, source_id: str) -> None:
+        self.get(source_id)
+        with self.store.write() as conn:
+            conn.execute("DELETE FROM source_files WHERE source_id = ?", (source_id,))
+            conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+
+    def mark_synced(self, source_id: str) -> None:
+        with self.store.write() as conn:
+            conn.execute("UPDATE sources SET last_sync_at = ? WHERE id = ?",
+                         (datetime.now(timezone.utc).isoformat(), source_id))
+
+    def seen(self, source_id: str) -> dict[str, SeenFile]:
+        rows = self.store.connection().execute(
+            "SELECT * FROM source_files WHERE source_id = ?", (source_id,)).fetchall()
+        return {r["rel_path"]: SeenFile(r["rel_path"], r["size"], r["mtime_ns"], r["content_hash"],
+                                        r["config_hash"], r["document_id"]) for r in rows}
+
+    def record(self, source_id: str, seen: SeenFile) -> None:
+        with self.store.write() as conn:
+            conn.execute(
+                """INSERT INTO source_files(source_id, rel_path, size, mtime_ns, content_hash, config_hash, document_id)
+                   VALUES (?,?,?,?,?,?,?) ON CONFLICT(source_id, rel_path) DO UPDATE SET
+                   size=excluded.size, mtime_ns=excluded.mtime_ns, content_hash=excluded.content_hash,
+                   config_hash=excluded.config_hash, document_id=excluded.document_id""",
+                (source_id, seen.rel_path, seen.size, seen.mtime_ns, seen.content_hash, seen.config_hash,
+                 seen.document_id),
+            )
+
+    def forget(self, source_id: str, rel_path: str) -> None:
+        with self.store.write() as conn:
+            conn.execute("DELETE FROM source_files WHERE source_id = ? AND rel_path = ?", (source_id, rel_path))
+
+
+def _source(row) -> Source:
+    return Source(
+        id=row["id"], kind=row["kind"], path=row["path"], collection=row["collection"],
+        include=json.loads(row["include"]), exclude=json.loads(row["exclude"]), schedule=row["schedule"],
+        delete_missing=bool(row["delete_missing"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        last_sync_at=datetime.fromisoformat(row["last_sync_at"]) if row["last_sync_at"] else None,
+    )
