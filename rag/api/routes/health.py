@@ -16,7 +16,8 @@ router = APIRouter(tags=["health"])
 def health(runtime: RuntimeDep) -> JSONResponse:
     """200 when every collection's FAISS index matches SQLite and the models are loaded; 503 otherwise."""
     collections: list[dict[str, Any]] = []
-    healthy = runtime.generator.ready
+    # With RAG_LLM__PRELOAD=false the LLM loads at the first question; not loaded yet is fine.
+    healthy = runtime.generator.ready or not runtime.settings.llm.preload
     for info in runtime.store.list_collections():
         state = next((s for s in runtime.indexes.states() if s.collection_id == info.id), None)
         in_sync = state is not None and state.generation == info.generation and state.vectors == info.chunk_count
@@ -33,7 +34,8 @@ def health(runtime: RuntimeDep) -> JSONResponse:
         "models": {
             "embedding": {"path": runtime.embedder.model_path, "dimension": runtime.embedder.dimension,
                           "max_tokens": runtime.embedder.max_tokens},
-            "llm": {"path": runtime.generator.model_dir, "loaded": runtime.generator.ready},
+            "llm": {"path": runtime.generator.model_dir, "loaded": runtime.generator.ready,
+                    "preload": runtime.settings.llm.preload},
         },
         "data_dir": str(runtime.settings.data_dir.resolve()),
         "collections": collections,
