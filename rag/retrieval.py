@@ -10,6 +10,9 @@ from rag.store.vectors import VectorIndexes
 from rag.types import Filters, ScoredChunk
 
 
+_ATTEMPTS = 5
+
+
 class Retriever(Protocol):
     """Finds the chunks of a collection most relevant to a query."""
 
@@ -30,7 +33,14 @@ class DenseRetriever:
         if filters.document_ids is not None or filters.metadata:
             # Restrict the scan before ranking, so a strict filter still yields k permitted hits.
             allowed = self.store.allowed_chunk_ids(info.id, filters.document_ids, filters.metadata)
-        hits = self.indexes.search(info.id, self.embedder.embed_query(query), k, allowed)
-        rows = self.store.load_chunks([chunk_id for chunk_id, _ in hits])
-        # A chunk deleted after the snapshot was searched is absent from `rows`: skip it.
+        vector = self.embedder.embed_query(query)
+        for _ in range(_ATTEMPTS):
+            hits = self.indexes.search(info.id, vector, k, allowed)
+            rows = self.store.load_chunks([chunk_id for chunk_id, _ in hits])
+            if all(cid in rows for cid, _ in hits):
+                break
+            # A write committed between the FAISS search and the SQLite read: search again in
+            # the newer snapshot, so the query sees the new state whole instead of a gap.
+            if allowed is not None:
+                allowed = self.store.allowed_chunk_ids(info.id, filters.document_ids, filters.metadata)
         return [ScoredChunk(*rows[cid], score=score) for cid, score in hits if cid in rows]

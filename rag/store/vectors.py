@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from rag.store.faiss_index import FaissIndex
 from rag.store.sqlite import SQLiteStore, WriteResult
 
 log = logging.getLogger(__name__)
+
+_CATCH_UP_S = 2.0
 
 
 @dataclass
@@ -118,9 +121,17 @@ class VectorIndexes:
         return snap.index.search(query.reshape(1, -1), k, allowed)[0]
 
     def _current(self, collection_id: int) -> _Snapshot:
-        with self._lock:
-            snap = self._snapshots.get(collection_id)
-        # Another process (e.g. `rag ingest` beside a running server) may have written.
-        if snap is None or snap.generation != self.store.generation(collection_id):
-            snap = self._load_or_rebuild(collection_id)
-        return snap
+        generation = self.store.generation(collection_id)
+        deadline = time.monotonic() + _CATCH_UP_S
+        while True:
+            with self._lock:
+                snap = self._snapshots.get(collection_id)
+            if snap is not None and snap.generation >= generation:
+                return snap
+            if snap is None or time.monotonic() > deadline:
+                break
+            # A writer in this process committed to SQLite and is about to swap in the new
+            # snapshot: wait for it rather than rebuilding the whole index here.
+            time.sleep(0.005)
+        # Another process (e.g. `rag ingest` beside a running server) wrote: rebuild.
+        return self._load_or_rebuild(collection_id)

@@ -192,3 +192,28 @@ def test_reads_during_a_sync_see_old_or_new_never_a_mix(runtime: Runtime, tmp_pa
     assert seen and all(len(s) == 1 for s in seen), [s for s in seen if len(s) != 1][:3]
     assert seen[-1] == {"BLUE-V3"}
 
+
+
+def test_scheduler_installs_reloads_and_fires(runtime: Runtime, tmp_path: Path) -> None:
+    from ingest.scheduler import JobRunner, Scheduler
+
+    runner = JobRunner(runtime.jobs, runtime.runner.syncer, timedelta(seconds=60))
+    scheduler = Scheduler(runtime.sources, runtime.jobs, runner)
+    scheduler.start()
+    try:
+        # Added by another process (as `rag sources add` does): picked up by reload().
+        source = runtime.sources.add(kind="folder", path=str(tmp_path), collection="sync9", include=[],
+                                     exclude=[], schedule="* * * * *", delete_missing=True)
+        scheduler.reload()
+        job = scheduler._aps.get_job(source.id)
+        assert job is not None
+        assert (job.next_run_time - datetime.now(timezone.utc)).total_seconds() <= 60
+        scheduler._fire(source.id)  # what the cron trigger calls
+        scheduler._fire(source.id)  # a second firing while one is queued is coalesced
+        queued = runtime.jobs.list(source_id=source.id)
+        assert len(queued) == 1 and queued[0].state == "queued"
+        runtime.sources.update(source.id, {"schedule": None})
+        scheduler.reload()
+        assert scheduler._aps.get_job(source.id) is None
+    finally:
+        scheduler.stop()
