@@ -9,8 +9,11 @@ import os
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ingest.chunking import Chunker
 from ingest.parsing import parse
@@ -18,7 +21,7 @@ from ingest.sources import detect_kind, display_path
 from rag import faults
 from rag.embedding import Embedder
 from rag.errors import ParseFailed, RagError, UnsupportedType
-from rag.store.sqlite import SQLiteStore
+from rag.store.sqlite import DocumentWrite, SQLiteStore
 from rag.store.vectors import VectorIndexes
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,18 @@ class FileOutcome:
     version: int | None = None
     chunks: int = 0
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A parsed and chunked file waiting for its embeddings."""
+
+    name: str
+    document_id: str
+    content_hash: str
+    mime_type: str
+    file: "IncomingFile"
+    drafts: list
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,46 @@ class Ingestor:
 
     def ingest(self, collection: str, file: IncomingFile) -> FileOutcome:
         """Ingest one file; errors of the file itself come back as a failed outcome."""
+        return self.ingest_many(collection, [file])[0]
+
+    def ingest_many(self, collection: str, files: Sequence[IncomingFile],
+                    progress: Callable[[int], None] | None = None,
+                    batch_chunks: int = 512) -> list[FileOutcome]:
+        """Ingest files in order; returns one outcome per file.
+
+        Files are parsed and chunked one by one, embedded in large batches (the embedder is
+        the bottleneck and batches well), and written in groups: one SQLite transaction and
+        one FAISS update per group rather than per file.
+        """
+        outcomes: list[FileOutcome | None] = [None] * len(files)
+        pending: list[tuple[int, _Prepared]] = []
+        pending_chunks = 0
+        done = 0
+        for i, file in enumerate(files):
+            prepared = self._prepare(collection, file)
+            if isinstance(prepared, FileOutcome):
+                outcomes[i] = prepared
+                done += 1
+                if progress:
+                    progress(done)
+                continue
+            pending.append((i, prepared))
+            pending_chunks += len(prepared.drafts)
+            if pending_chunks >= batch_chunks:
+                for j, outcome in self._commit(collection, pending):
+                    outcomes[j] = outcome
+                done += len(pending)
+                if progress:
+                    progress(done)
+                pending, pending_chunks = [], 0
+        if pending:
+            for j, outcome in self._commit(collection, pending):
+                outcomes[j] = outcome
+            if progress:
+                progress(len(files))
+        return [o for o in outcomes if o is not None]
+
+    def _prepare(self, collection: str, file: IncomingFile) -> "FileOutcome | _Prepared":
         name = display_path(file.name)
         try:
             kind = detect_kind(file.data, name)
@@ -89,24 +144,46 @@ class Ingestor:
             drafts = self.chunker.chunk(parse(file.data, name, kind.name))
         except ParseFailed as exc:
             return FileOutcome(name, "failed", document_id=doc_id, reason=str(exc))
-        vectors = self.embedder.embed_documents([d.text for d in drafts])
-        self._keep_original(content_hash, file.data)
+        return _Prepared(name, doc_id, content_hash, kind.mime_type, file, drafts)
+
+    def _commit(self, collection: str, batch: list[tuple[int, "_Prepared"]]) -> list[tuple[int, FileOutcome]]:
+        texts = [d.text for _, p in batch for d in p.drafts]
+        vectors = self.embedder.embed_documents(texts)
+        for _, p in batch:
+            self._keep_original(p.content_hash, p.file.data)
+        out: list[tuple[int, FileOutcome]] = []
+        writes: list[DocumentWrite] = []
+        offset = 0
         with self.lock(collection):
-            # Re-check under the lock: a concurrent upload of the same bytes may have won.
-            if self._unchanged(collection, name, content_hash):
-                return self._unchanged_outcome(collection, name)
-            existed = self.store.find_document(collection, name) is not None
-            write = self.store.replace_document(
-                collection=collection, document_id=doc_id, name=name, source=file.source,
-                content_hash=content_hash, config_hash=self.config_hash, size=len(file.data),
-                mime_type=kind.mime_type, metadata=dict(file.metadata), chunks=drafts,
-                embeddings=vectors,
-            )
-            faults.hit("after_chunks_committed")  # SQLite has it, FAISS does not yet
-            self.indexes.apply(write, vectors)
-        assert write.document is not None
-        return FileOutcome(name, "updated" if existed else "added", doc_id,
-                           write.document.version, len(drafts))
+            seen_in_batch: set[str] = set()
+            for i, p in batch:
+                span = vectors[offset: offset + len(p.drafts)]
+                offset += len(p.drafts)
+                # Re-check under the lock: a concurrent upload of the same bytes may have won.
+                if p.document_id in seen_in_batch or self._unchanged(collection, p.name, p.content_hash):
+                    out.append((i, None))  # resolved below, after the write
+                    continue
+                seen_in_batch.add(p.document_id)
+                existed = self.store.find_document(collection, p.name) is not None
+                out.append((i, FileOutcome(p.name, "updated" if existed else "added", p.document_id)))
+                writes.append(DocumentWrite(
+                    document_id=p.document_id, name=p.name, source=p.file.source, content_hash=p.content_hash,
+                    config_hash=self.config_hash, size=len(p.file.data), mime_type=p.mime_type,
+                    metadata=dict(p.file.metadata), chunks=p.drafts, embeddings=span,
+                ))
+            if writes:
+                write = self.store.replace_documents(collection, writes)
+                faults.hit("after_chunks_committed")  # SQLite has it, FAISS does not yet
+                self.indexes.apply(write, np.vstack([w.embeddings for w in writes]))
+        resolved = []
+        for (i, outcome), (_, p) in zip(out, batch):
+            if outcome is None:
+                resolved.append((i, self._unchanged_outcome(collection, p.name)))
+                continue
+            doc = self.store.find_document(collection, p.name)
+            resolved.append((i, FileOutcome(p.name, outcome.status, p.document_id,
+                                            doc.version if doc else None, len(p.drafts))))
+        return resolved
 
     def delete(self, collection: str, doc_id: str) -> None:
         """Remove a document; no chunk of it can be retrieved once this returns."""

@@ -123,11 +123,10 @@ def seed_samples(runtime: Runtime) -> list[FileOutcome]:
     if not folder.is_dir():
         log.warning("no sample folder at %s; starting with no collections", folder)
         return []
-    outcomes = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        outcome = runtime.ingestor.ingest(
-            settings.samples_collection, IncomingFile(path.name, path.read_bytes(), source=f"samples/{path.name}")
-        )
-        log.info("sample %s: %s", path.name, outcome.status)
-        outcomes.append(outcome)
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    outcomes = runtime.ingestor.ingest_many(
+        settings.samples_collection,
+        [IncomingFile(p.name, p.read_bytes(), source=f"samples/{p.name}") for p in paths])
+    for outcome in outcomes:
+        log.info("sample %s: %s", outcome.name, outcome.status)
     return outcomes

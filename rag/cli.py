@@ -53,10 +53,13 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
     runtime = build_runtime(_settings(data_dir), load_llm=False)
+    incoming = [IncomingFile(p.name, p.read_bytes(),
+                             source=str(p.resolve())) for p in files]
+    with tqdm(total=len(incoming), desc=f"ingesting into {collection}", unit="file") as bar:
+        outcomes = runtime.ingestor.ingest_many(collection, incoming, progress=lambda n: bar.update(n - bar.n))
     counts: dict[str, int] = {}
     failures = []
-    for path in tqdm(files, desc=f"ingesting into {collection}", unit="file"):
-        outcome = runtime.ingestor.ingest(collection, IncomingFile(path.name, path.read_bytes(), source=str(path.resolve())))
+    for path, outcome in zip(files, outcomes):
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
         if outcome.status == "failed":
             failures.append(f"  {path}: {outcome.reason}")

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,23 @@ class WriteResult:
     removed_chunk_ids: list[int]
     added_chunk_ids: list[int]
     document: Document | None
+    documents: list[Document] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DocumentWrite:
+    """One document to store with its chunks and their embeddings."""
+
+    document_id: str
+    name: str
+    source: str
+    content_hash: str
+    config_hash: str
+    size: int
+    mime_type: str
+    metadata: dict[str, Any]
+    chunks: Sequence[ChunkDraft]
+    embeddings: np.ndarray
 
 
 def _now() -> str:
@@ -258,57 +275,60 @@ class SQLiteStore:
         ).fetchall()
         return [_document(r) for r in rows]
 
-    def replace_document(
-        self,
-        *,
-        collection: str,
-        document_id: str,
-        name: str,
-        source: str,
-        content_hash: str,
-        config_hash: str,
-        size: int,
-        mime_type: str,
-        metadata: dict[str, Any],
-        chunks: Sequence[ChunkDraft],
-        embeddings: np.ndarray,
-    ) -> WriteResult:
-        """Insert or replace a document and all its chunks in one transaction."""
-        if len(chunks) != len(embeddings):
-            raise ValueError("one embedding per chunk")
-        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+    def replace_document(self, *, collection: str, **fields: Any) -> WriteResult:
+        """Insert or replace one document and all its chunks in one transaction."""
+        return self.replace_documents(collection, [DocumentWrite(**fields)])
+
+    def replace_documents(self, collection: str, writes: Sequence["DocumentWrite"]) -> WriteResult:
+        """Insert or replace several documents in ONE transaction and one generation step.
+
+        Batching matters for bulk ingestion: the derived FAISS index is then updated and
+        saved once per batch instead of once per document.
+        """
+        for w in writes:
+            if len(w.chunks) != len(w.embeddings):
+                raise ValueError(f"{w.name}: one embedding per chunk")
+        removed: list[int] = []
+        added: list[int] = []
         with self.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (collection, _now())
             )
             coll_id = conn.execute("SELECT id FROM collections WHERE name = ?", (collection,)).fetchone()[0]
-            old = conn.execute("SELECT version FROM documents WHERE id = ?", (document_id,)).fetchone()
-            removed = self._delete_chunks(conn, document_id)
-            version = (old["version"] + 1) if old else 1
-            conn.execute(
-                """INSERT INTO documents(id, collection_id, name, source, content_hash, config_hash,
-                                         version, ingested_at, size, mime_type, metadata)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?)
-                   ON CONFLICT(id) DO UPDATE SET source=excluded.source,
-                       content_hash=excluded.content_hash, config_hash=excluded.config_hash,
-                       version=excluded.version, ingested_at=excluded.ingested_at,
-                       size=excluded.size, mime_type=excluded.mime_type, metadata=excluded.metadata""",
-                (document_id, coll_id, name, source, content_hash, config_hash, version, _now(),
-                 size, mime_type, json.dumps(metadata, sort_keys=True)),
-            )
-            added: list[int] = []
-            for draft, vector in zip(chunks, vectors):
-                cur = conn.execute(
-                    """INSERT INTO chunks(document_id, collection_id, position, text, page, section, embedding)
-                       VALUES (?,?,?,?,?,?,?)""",
-                    (document_id, coll_id, draft.position, draft.text, draft.page, draft.section,
-                     vector.tobytes()),
-                )
-                chunk_id = int(cur.lastrowid)
-                conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (chunk_id, draft.text))
-                added.append(chunk_id)
+            for w in writes:
+                removed.extend(self._write_document(conn, coll_id, w, added))
             generation = self._bump(conn, coll_id)
-        return WriteResult(coll_id, generation, removed, added, self.get_document(collection, document_id))
+        documents = [self.get_document(collection, w.document_id) for w in writes]
+        return WriteResult(coll_id, generation, removed, added, documents[0] if documents else None, documents)
+
+    def _write_document(self, conn: sqlite3.Connection, coll_id: int, w: "DocumentWrite",
+                        added: list[int]) -> list[int]:
+        old = conn.execute("SELECT version FROM documents WHERE id = ?", (w.document_id,)).fetchone()
+        removed = self._delete_chunks(conn, w.document_id)
+        version = (old["version"] + 1) if old else 1
+        conn.execute(
+            """INSERT INTO documents(id, collection_id, name, source, content_hash, config_hash,
+                                     version, ingested_at, size, mime_type, metadata)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT(id) DO UPDATE SET source=excluded.source,
+                   content_hash=excluded.content_hash, config_hash=excluded.config_hash,
+                   version=excluded.version, ingested_at=excluded.ingested_at,
+                   size=excluded.size, mime_type=excluded.mime_type, metadata=excluded.metadata""",
+            (w.document_id, coll_id, w.name, w.source, w.content_hash, w.config_hash, version, _now(),
+             w.size, w.mime_type, json.dumps(w.metadata, sort_keys=True)),
+        )
+        vectors = np.ascontiguousarray(w.embeddings, dtype=np.float32)
+        for draft, vector in zip(w.chunks, vectors):
+            cur = conn.execute(
+                """INSERT INTO chunks(document_id, collection_id, position, text, page, section, embedding)
+                   VALUES (?,?,?,?,?,?,?)""",
+                (w.document_id, coll_id, draft.position, draft.text, draft.page, draft.section,
+                 vector.tobytes()),
+            )
+            chunk_id = int(cur.lastrowid)
+            conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (chunk_id, draft.text))
+            added.append(chunk_id)
+        return removed
 
     def delete_document(self, collection: str, document_id: str) -> WriteResult:
         """Remove a document and its chunks; raises NotFound if it is not there."""

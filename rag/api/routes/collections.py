@@ -72,16 +72,15 @@ def upload_documents(
         incoming.append(IncomingFile(label, data, source="upload"))
     job = runtime.jobs.create("upload", name, source_id="upload")
     runtime.jobs.start(job.id)
+    outcomes = ingestor.ingest_many(
+        name, incoming,
+        progress=lambda done: runtime.jobs.progress(job.id, done=done, total=len(incoming),
+                                                    counts={}, errors=[]))
     counts = dict.fromkeys(COUNT_KEYS, 0)
-    errors: list[dict[str, str]] = []
-    outcomes = []
-    for f in incoming:
-        outcome = ingestor.ingest(name, f)
-        outcomes.append(outcome)
+    for outcome in outcomes:
         counts[outcome.status] += 1
-        if outcome.status == "failed":
-            errors.append({"file": outcome.name, "reason": outcome.reason or "failed"})
-        runtime.jobs.progress(job.id, done=len(outcomes), total=len(incoming), counts=counts, errors=errors)
+    errors = [{"file": o.name, "reason": o.reason or "failed"} for o in outcomes if o.status == "failed"]
+    runtime.jobs.progress(job.id, done=len(outcomes), total=len(incoming), counts=counts, errors=errors)
     all_failed = bool(outcomes) and all(o.status == "failed" for o in outcomes)
     runtime.jobs.finish(job.id, "failed" if all_failed else "succeeded",
                         "every file failed" if all_failed else None)
