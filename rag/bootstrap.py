@@ -19,7 +19,7 @@ from rag.config import Settings
 from rag.embedding import SentenceTransformerEmbedder
 from rag.generation import TransformersGenerator
 from rag.models import converted_llm_dir, resolve_embedding_model, resolve_llm
-from rag.retrieval import DenseRetriever
+from rag.retrieval import FusionConfig, HybridRetriever
 from rag.service import AskOptions, RagService
 from rag.store.sqlite import SQLiteStore
 from rag.store.vectors import IndexState, VectorIndexes
@@ -97,8 +97,11 @@ def build_runtime(
         top_k=settings.retrieval.top_k, max_top_k=settings.retrieval.max_top_k,
         min_score=settings.retrieval.min_score, context_chunks=settings.retrieval.context_chunks,
         max_new_tokens=settings.llm.max_new_tokens, max_question_chars=settings.limits.max_question_chars,
+        mode=settings.retrieval.mode,
     )
-    service = RagService(DenseRetriever(store, indexes, embedder), generator, options)
+    fusion = FusionConfig(method=settings.retrieval.fusion, alpha=settings.retrieval.alpha,
+                          candidates=settings.retrieval.fusion_candidates)
+    service = RagService(HybridRetriever(store, indexes, embedder, fusion), generator, options)
     jobs, sources = JobStore(store), SourceStore(store)
     runner = JobRunner(jobs, Syncer(ingestor, sources, jobs), timedelta(seconds=settings.job_lease_s))
     scheduler = Scheduler(sources, jobs, runner)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -212,6 +213,84 @@ def scheduler(data_dir: DataDir = None) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         runtime.stop_background()
+
+
+eval_app = typer.Typer(help="Measure retrieval and answers on a BEIR-layout dataset.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+DatasetOpt = Annotated[Path, typer.Option("--dataset", help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")]
+EvalDir = Annotated[Path, typer.Option("--data-dir", help="scratch state for evaluation")]
+
+
+def _eval_setup(dataset_dir: Path, data_dir: Path, load_llm: bool):
+    from tqdm import tqdm
+
+    from rag.bootstrap import build_runtime
+    from rag.evaluation import Dataset, ingest_dataset
+
+    if not (dataset_dir / "corpus.jsonl").exists():
+        raise typer.BadParameter(f"{dataset_dir} has no corpus.jsonl (BEIR layout expected)")
+    settings = _settings(data_dir).model_copy(update={"load_samples": False})
+    runtime = build_runtime(settings, load_llm=load_llm)
+    dataset = Dataset.load(dataset_dir)
+    collection = "eval-" + "".join(c if c.isalnum() else "-" for c in dataset.name)[:50]
+    with tqdm(total=len(dataset.corpus), desc=f"ingesting {dataset.name}", unit="doc") as bar:
+        counts = ingest_dataset(runtime, dataset, collection, progress=lambda done, _: bar.update(done - bar.n))
+    typer.echo(f"corpus: {', '.join(f'{v} {k}' for k, v in counts.items())}")
+    return runtime, dataset, collection
+
+
+def _emit(result: dict, out: Path | None) -> None:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, default=str))
+        typer.echo(f"wrote {out}")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval_cmd(dataset: DatasetOpt, out: Annotated[Path | None, typer.Option(help="JSON output")] = None,
+                       modes: Annotated[str, typer.Option(help="comma-separated: dense,lexical,hybrid")] = "dense,lexical,hybrid",
+                       limit: Annotated[int | None, typer.Option(help="first N queries only")] = None,
+                       data_dir: EvalDir = Path("data/eval")) -> None:
+    """Recall@1/5/10, MRR@10, nDCG@10 per retrieval mode."""
+    from rag.evaluation import eval_retrieval, format_table
+
+    runtime, ds, collection = _eval_setup(dataset, data_dir, load_llm=False)
+    result = eval_retrieval(runtime, ds, collection, [m.strip() for m in modes.split(",")], limit)
+    typer.echo(format_table(result))
+    _emit({"dataset": str(dataset), "queries": limit or len(ds.qrels), "retrieval": result}, out)
+
+
+@eval_app.command("answers")
+def eval_answers_cmd(dataset: DatasetOpt, out: Annotated[Path | None, typer.Option(help="JSON output")] = None,
+                     limit: Annotated[int | None, typer.Option(help="first N queries only")] = None,
+                     drop_gold: Annotated[bool, typer.Option("--drop-gold", help="leave the gold passages out")] = False,
+                     data_dir: EvalDir = Path("data/eval")) -> None:
+    """Match, parametric rate, citation accuracy, refusal rate, latency p50/p95."""
+    from tqdm import tqdm
+
+    from rag.evaluation import eval_answers, format_table
+
+    runtime, ds, collection = _eval_setup(dataset, data_dir, load_llm=True)
+    n = min(limit or len(ds.qrels), len(ds.qrels))
+    with tqdm(total=n, desc="asking", unit="q") as bar:
+        report = eval_answers(runtime, ds, collection, limit, drop_gold, progress=lambda i, _: bar.update(i - bar.n))
+    summary = report.summary()
+    typer.echo(format_table({"drop-gold" if drop_gold else "answers": summary}))
+    _emit({"dataset": str(dataset), "drop_gold": drop_gold, "summary": summary,
+           "records": [r.__dict__ for r in report.records]}, out)
+
+
+@eval_app.command("refusal")
+def eval_refusal_cmd(dataset: DatasetOpt, out: Annotated[Path | None, typer.Option(help="JSON output")] = None,
+                     limit: Annotated[int | None, typer.Option()] = None,
+                     data_dir: EvalDir = Path("data/eval")) -> None:
+    """False vs correct refusal for a range of relevance thresholds (retrieval only)."""
+    from rag.evaluation import format_table, refusal_curve
+
+    runtime, ds, collection = _eval_setup(dataset, data_dir, load_llm=False)
+    curve = refusal_curve(runtime, ds, collection, limit)
+    typer.echo(format_table(curve))
+    _emit({"dataset": str(dataset), "curve": curve}, out)
 
 
 if __name__ == "__main__":

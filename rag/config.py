@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,11 @@ class RetrievalSettings(BaseModel):
     min_score: float = Field(0.35, ge=-1.0, le=1.0)
     # How many of the retrieved chunks are shown to the LLM (small models do best with few).
     context_chunks: int = Field(3, ge=1, le=20)
+    mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
+    fusion: Literal["convex", "rrf"] = "convex"
+    # Weight of the dense side in convex fusion (1.0 = dense only).
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    fusion_candidates: int = Field(50, ge=1, le=1000)
 
 
 class LimitSettings(BaseModel):

@@ -1,46 +1,116 @@
-"""Retrieval over a collection: filters first, then dense (FAISS) ranking."""
+"""Retrieval over a collection: filters first, then dense (FAISS), lexical (FTS5 BM25) or both fused."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
 
 from rag.embedding import Embedder
+from rag.errors import InvalidInput
 from rag.store.sqlite import SQLiteStore
 from rag.store.vectors import VectorIndexes
 from rag.types import Filters, ScoredChunk
 
-
+Mode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 _ATTEMPTS = 5
+_TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 class Retriever(Protocol):
     """Finds the chunks of a collection most relevant to a query."""
 
-    def retrieve(self, collection: str, query: str, k: int, filters: Filters) -> list[ScoredChunk]: ...
+    def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
+                 mode: Mode = "hybrid") -> list[ScoredChunk]: ...
 
 
-class DenseRetriever:
-    """Cosine similarity of MiniLM embeddings, exact search in FAISS."""
+@dataclass(frozen=True)
+class FusionConfig:
+    """How dense and lexical rankings are combined in hybrid mode.
 
-    def __init__(self, store: SQLiteStore, indexes: VectorIndexes, embedder: Embedder):
+    method "convex": alpha * dense + (1 - alpha) * lexical, each min-max normalised over the
+    candidates; "rrf": sum of 1 / (rrf_k + rank). Defaults chosen on conflicts-train (EVALUATION.md).
+    """
+
+    method: Literal["convex", "rrf"] = "convex"
+    alpha: float = 0.5
+    rrf_k: int = 60
+    candidates: int = 50
+
+
+class HybridRetriever:
+    """Dense (MiniLM cosine, exact FAISS), lexical (FTS5 BM25), or both fused."""
+
+    def __init__(self, store: SQLiteStore, indexes: VectorIndexes, embedder: Embedder,
+                 fusion: FusionConfig = FusionConfig()):
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
+        self.fusion = fusion
 
-    def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters()) -> list[ScoredChunk]:
+    def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
+                 mode: Mode = "hybrid") -> list[ScoredChunk]:
+        if mode not in MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
         info = self.store.get_collection(collection)  # NotFound for an unknown collection
-        allowed = None
-        if filters.document_ids is not None or filters.metadata:
-            # Restrict the scan before ranking, so a strict filter still yields k permitted hits.
-            allowed = self.store.allowed_chunk_ids(info.id, filters.document_ids, filters.metadata)
         vector = self.embedder.embed_query(query)
+        terms = [t for t in _TOKEN.findall(query.lower())]
+        n = max(k, self.fusion.candidates) if mode == "hybrid" else k
         for _ in range(_ATTEMPTS):
-            hits = self.indexes.search(info.id, vector, k, allowed)
-            rows = self.store.load_chunks([chunk_id for chunk_id, _ in hits])
-            if all(cid in rows for cid, _ in hits):
+            # Restrict the scan before ranking, so a strict filter still yields k permitted hits.
+            allowed = self.store.allowed_chunk_ids(info.id, filters) if filters.active else None
+            dense = self.indexes.search(info.id, vector, n, allowed) if mode != "lexical" else []
+            lexical = self.store.lexical_search(info.id, terms, n, filters) if mode != "dense" else []
+            if mode == "dense":
+                ranked = dense[:k]
+            elif mode == "lexical":
+                ranked = lexical[:k]
+            else:
+                ranked = self._fuse(dense, lexical, vector)[:k]
+            rows = self.store.load_chunks([cid for cid, _ in ranked])
+            if all(cid in rows for cid, _ in ranked):
                 break
-            # A write committed between the FAISS search and the SQLite read: search again in
+            # A write committed between the index search and the SQLite read: search again in
             # the newer snapshot, so the query sees the new state whole instead of a gap.
-            if allowed is not None:
-                allowed = self.store.allowed_chunk_ids(info.id, filters.document_ids, filters.metadata)
-        return [ScoredChunk(*rows[cid], score=score) for cid, score in hits if cid in rows]
+        relevance = self._cosines(vector, [cid for cid, _ in ranked if cid in rows], dict(dense))
+        return [ScoredChunk(*rows[cid], score=score, relevance=relevance.get(cid))
+                for cid, score in ranked if cid in rows]
+
+    def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
+              vector: np.ndarray) -> list[tuple[int, float]]:
+        if self.fusion.method == "rrf":
+            scores: dict[int, float] = {}
+            for ranking in (dense, lexical):
+                for rank, (cid, _) in enumerate(ranking, start=1):
+                    scores[cid] = scores.get(cid, 0.0) + 1.0 / (self.fusion.rrf_k + rank)
+        else:
+            # Exact cosine for every candidate (lexical-only ones too), so no candidate is
+            # scored 0 on the dense side just because it fell outside the dense top-n.
+            ids = list(dict.fromkeys([cid for cid, _ in dense] + [cid for cid, _ in lexical]))
+            cos = self._cosines(vector, ids, dict(dense))
+            lex = dict(lexical)
+            d_norm = _minmax({cid: cos.get(cid, 0.0) for cid in ids})
+            l_norm = _minmax({cid: lex.get(cid, 0.0) for cid in ids}) if lex else {}
+            a = self.fusion.alpha
+            scores = {cid: a * d_norm[cid] + (1 - a) * l_norm.get(cid, 0.0) for cid in ids}
+        return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def _cosines(self, vector: np.ndarray, ids: Sequence[int], known: dict[int, float]) -> dict[int, float]:
+        missing = [cid for cid in ids if cid not in known]
+        out = {cid: known[cid] for cid in ids if cid in known}
+        for cid, emb in self.store.chunk_embeddings(missing).items():
+            out[cid] = float(np.dot(emb, vector))  # inner product = cosine on normalised vectors
+        return out
+
+
+def _minmax(scores: dict[int, float]) -> dict[int, float]:
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    if hi - lo < 1e-12:
+        return {cid: 1.0 for cid in scores}
+    return {cid: (v - lo) / (hi - lo) for cid, v in scores.items()}

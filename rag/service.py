@@ -23,6 +23,7 @@ class AskOptions:
     context_chunks: int = 3
     max_new_tokens: int = 96
     max_question_chars: int = 2000
+    mode: str = "hybrid"
 
 
 class RagService:
@@ -34,19 +35,22 @@ class RagService:
         self.options = options
 
     def search(self, collection: str, query: str, top_k: int | None = None,
-               filters: Filters = Filters()) -> list[ScoredChunk]:
+               filters: Filters = Filters(), mode: str | None = None) -> list[ScoredChunk]:
         """Ranked chunks for a query, without the LLM."""
         self._check_question(query)
-        return self.retriever.retrieve(collection, query, self._top_k(top_k), filters)
+        return self.retriever.retrieve(collection, query, self._top_k(top_k), filters,
+                                       mode or self.options.mode)
 
     def ask(self, collection: str, question: str, top_k: int | None = None,
-            filters: Filters = Filters(), max_tokens: int | None = None) -> Answer:
+            filters: Filters = Filters(), max_tokens: int | None = None, mode: str | None = None) -> Answer:
         """Answer from the collection's documents, with verified citations."""
         self._check_question(question)
         started = time.perf_counter()
-        hits = self.retriever.retrieve(collection, question, self._top_k(top_k), filters)
+        hits = self.retriever.retrieve(collection, question, self._top_k(top_k), filters,
+                                       mode or self.options.mode)
         retrieved = time.perf_counter()
-        evidence = [h for h in hits if h.score >= self.options.min_score][: self.options.context_chunks]
+        # Relevance is the cosine similarity, comparable whatever mode ranked the chunks.
+        evidence = [h for h in hits if _relevance(h) >= self.options.min_score][: self.options.context_chunks]
         if not evidence:
             # Nothing relevant enough: say so instead of letting the model invent an answer.
             return Answer(NOT_FOUND, False, [], [], _timings(started, retrieved, retrieved))
@@ -55,10 +59,10 @@ class RagService:
         raw = "".join(self.generator.generate(prompt, budget))
         generated = time.perf_counter()
         result = ground(raw, evidence)
-        citations = [Citation(n, evidence[n - 1], quote) for n, quote, ok in result.cited if ok]
+        citations = [Citation(n, evidence[n - 1], quote, ok) for n, quote, ok in result.cited]
         return Answer(
             text=result.text,
-            grounded=bool(citations),
+            grounded=any(c.supported for c in citations),
             citations=citations,
             sources=_sources(evidence),
             timings_ms=_timings(started, retrieved, generated),
@@ -77,6 +81,10 @@ class RagService:
             raise InvalidInput(
                 f"the question is {len(text)} characters; the limit is {self.options.max_question_chars}"
             )
+
+
+def _relevance(hit: ScoredChunk) -> float:
+    return hit.relevance if hit.relevance is not None else hit.score
 
 
 def _sources(hits: Sequence[ScoredChunk]) -> list[ScoredChunk]:

@@ -53,7 +53,8 @@ class ScoredChunk:
 
     chunk: Chunk
     document: Document
-    score: float
+    score: float  # the ranking score of the mode that produced it (fused in hybrid mode)
+    relevance: float | None = None  # cosine similarity to the query: comparable across modes
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,12 @@ class Filters:
     """Restrictions applied before ranking."""
 
     document_ids: tuple[str, ...] | None = None
+    exclude_document_ids: tuple[str, ...] | None = None
     metadata: dict[str, str] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.document_ids is not None or bool(self.exclude_document_ids) or bool(self.metadata)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class Citation:
     n: int
     chunk: ScoredChunk
     quote: str
+    supported: bool = True  # the cited passage shares enough of the citing sentence's words
 
 
 @dataclass(frozen=True)

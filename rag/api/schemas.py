@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +14,7 @@ class FiltersIn(BaseModel):
     """Restrict retrieval before ranking."""
 
     document_ids: list[str] | None = Field(None, description="only these documents")
+    exclude_document_ids: list[str] | None = Field(None, description="never these documents")
     metadata: dict[str, str] | None = Field(None, description="documents whose metadata has these values")
 
 
@@ -21,12 +22,14 @@ class QueryIn(BaseModel):
     question: str = Field(..., description="what to ask", examples=["What is the access code of the Lisbon office?"])
     top_k: int | None = Field(None, ge=1, description="chunks to retrieve (default from settings)")
     max_tokens: int | None = Field(None, ge=1, description="cap on generated tokens")
+    mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="retrieval mode (default hybrid)")
     filters: FiltersIn = FiltersIn()
 
 
 class SearchIn(BaseModel):
     query: str
     top_k: int | None = Field(None, ge=1)
+    mode: Literal["dense", "lexical", "hybrid"] | None = None
     filters: FiltersIn = FiltersIn()
 
 
@@ -38,6 +41,7 @@ class CitationOut(BaseModel):
     section: str | None
     chunk_id: int
     quote: str
+    supported: bool
 
 
 class AnswerSourceOut(BaseModel):
@@ -63,12 +67,13 @@ class AnswerOut(BaseModel):
             citations=[
                 CitationOut(n=c.n, document_id=c.chunk.document.id, document_name=c.chunk.document.name,
                             page=c.chunk.chunk.page, section=c.chunk.chunk.section,
-                            chunk_id=c.chunk.chunk.id, quote=c.quote)
+                            chunk_id=c.chunk.chunk.id, quote=c.quote, supported=c.supported)
                 for c in answer.citations
             ],
             sources=[
                 AnswerSourceOut(document_id=s.document.id, document=s.document.name, version=s.document.version,
-                          ingested_at=s.document.ingested_at, score=round(s.score, 4))
+                          ingested_at=s.document.ingested_at,
+                          score=round(s.relevance if s.relevance is not None else s.score, 4))
                 for s in answer.sources
             ],
             timings_ms=answer.timings_ms,
@@ -83,12 +88,14 @@ class SearchHitOut(BaseModel):
     section: str | None
     text: str
     score: float
+    relevance: float | None
 
     @classmethod
     def of(cls, hit: ScoredChunk) -> "SearchHitOut":
         return cls(chunk_id=hit.chunk.id, document_id=hit.document.id, document_name=hit.document.name,
                    page=hit.chunk.page, section=hit.chunk.section, text=hit.chunk.text,
-                   score=round(hit.score, 4))
+                   score=round(hit.score, 4),
+                   relevance=round(hit.relevance, 4) if hit.relevance is not None else None)
 
 
 class SearchOut(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import NotFound
-from rag.types import Chunk, ChunkDraft, Document
+from rag.types import Chunk, ChunkDraft, Document, Filters
 
 SCHEMA_VERSION = 1
 
@@ -376,18 +376,51 @@ class SQLiteStore:
         rows = self.connection().execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))
         return {r[0] for r in rows}
 
-    def allowed_chunk_ids(self, collection_id: int, document_ids: Sequence[str] | None,
-                          metadata: dict[str, str] | None) -> list[int]:
-        """Chunk ids that pass the filters (used to restrict the search before ranking)."""
-        sql = "SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.collection_id = ?"
-        args: list[Any] = [collection_id]
-        if document_ids is not None:
-            sql += f" AND d.id IN ({','.join('?' * len(document_ids))})"
-            args.extend(document_ids)
-        for key, value in (metadata or {}).items():
+    @staticmethod
+    def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
+        sql, args = "", []
+        if filters.document_ids is not None:
+            sql += f" AND d.id IN ({','.join('?' * len(filters.document_ids))})"
+            args.extend(filters.document_ids)
+        if filters.exclude_document_ids:
+            sql += f" AND d.id NOT IN ({','.join('?' * len(filters.exclude_document_ids))})"
+            args.extend(filters.exclude_document_ids)
+        for key, value in (filters.metadata or {}).items():
             sql += " AND json_extract(d.metadata, ?) = ?"
             args.extend([f'$."{key}"', value])
-        return [r[0] for r in self.connection().execute(sql, args)]
+        return sql, args
+
+    def allowed_chunk_ids(self, collection_id: int, filters: Filters) -> list[int]:
+        """Chunk ids that pass the filters (used to restrict the search before ranking)."""
+        where, args = self._filter_sql(filters)
+        sql = "SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.collection_id = ?" + where
+        return [r[0] for r in self.connection().execute(sql, [collection_id, *args])]
+
+    def lexical_search(self, collection_id: int, terms: Sequence[str], k: int,
+                       filters: Filters) -> list[tuple[int, float]]:
+        """BM25 over chunk text (FTS5), filters applied inside the query; best first.
+
+        Scores are returned positive (FTS5's bm25() is lower-is-better).
+        """
+        if not terms or k <= 0:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        where, args = self._filter_sql(filters)
+        rows = self.connection().execute(
+            f"""SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f
+                JOIN chunks k ON k.id = f.rowid JOIN documents d ON d.id = k.document_id
+                WHERE chunks_fts MATCH ? AND k.collection_id = ?{where}
+                ORDER BY score LIMIT ?""",
+            [match, collection_id, *args, k],
+        ).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def chunk_embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        rows = self.connection().execute(
+            f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(ids))})", list(ids))
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
     def load_chunks(self, ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
         """Chunks by id with their documents; ids that no longer exist are simply absent."""

@@ -23,7 +23,7 @@ WORDS = ["amber", "basalt", "cedar", "delta", "ember", "fjord", "garnet", "heron
 
 
 def marker_doc(i: int, salt: str) -> tuple[str, str, bytes]:
-    marker = f"{WORDS[i % len(WORDS)]}-{salt}-{i}"
+    marker = f"{WORDS[i % len(WORDS)]}-{salt}-{i:05d}"  # fixed width: no marker is a prefix of another
     body = docs.markdown(f"Record {marker}", {
         "Marker": f"This record carries the marker {marker} and nothing else of note.",
         "Filler": f"Record {i} of batch {salt} was written for the crash test.",
@@ -195,9 +195,14 @@ def test_random_kills_during_uploads_and_deletes(data_dir: Path) -> None:
                     if not ledger.delete(srv, rng.choice(sorted(ledger.present))):
                         return
 
+        before = len(ledger.present) + len(ledger.deleted)
         thread = threading.Thread(target=writer)
         thread.start()
-        time.sleep(rng.uniform(1.0, 4.0))
+        # Kill at a random moment after the first acknowledged write of this round.
+        deadline = time.monotonic() + 120
+        while len(ledger.present) + len(ledger.deleted) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.2, 3.0))
         srv.kill()
         stop.set()
         thread.join(60)

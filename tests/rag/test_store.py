@@ -9,7 +9,7 @@ from rag.errors import NotFound
 from rag.store.faiss_index import FaissIndex
 from rag.store.sqlite import SQLiteStore
 from rag.errors import IndexCorrupt
-from rag.types import ChunkDraft
+from rag.types import ChunkDraft, Filters
 
 
 def _drafts(*texts: str) -> list[ChunkDraft]:
@@ -81,9 +81,19 @@ def test_delete_and_not_found(store: SQLiteStore) -> None:
 def test_metadata_filter_selects_chunks(store: SQLiteStore) -> None:
     first = _put(store, ("alpha", "beta"))
     cid = first.collection_id
-    assert sorted(store.allowed_chunk_ids(cid, None, {"team": "ops"})) == first.added_chunk_ids
-    assert store.allowed_chunk_ids(cid, None, {"team": "sales"}) == []
-    assert store.allowed_chunk_ids(cid, ["doc_other"], None) == []
+    assert sorted(store.allowed_chunk_ids(cid, Filters(metadata={"team": "ops"}))) == first.added_chunk_ids
+    assert store.allowed_chunk_ids(cid, Filters(metadata={"team": "sales"})) == []
+    assert store.allowed_chunk_ids(cid, Filters(document_ids=("doc_other",))) == []
+    assert store.allowed_chunk_ids(cid, Filters(exclude_document_ids=("doc_1",))) == []
+
+
+def test_lexical_search_ranks_and_filters(store: SQLiteStore) -> None:
+    first = _put(store, ("the quokka eats leaves", "the wombat digs burrows at night"))
+    cid = first.collection_id
+    hits = store.lexical_search(cid, ["wombat", "night"], 5, Filters())
+    assert [h[0] for h in hits] == [first.added_chunk_ids[1]] and hits[0][1] > 0
+    assert [h[0] for h in store.lexical_search(cid, ['"wombat'], 5, Filters())] == [first.added_chunk_ids[1]]  # quotes escaped
+    assert store.lexical_search(cid, ["wombat"], 5, Filters(exclude_document_ids=("doc_1",))) == []
 
 
 def test_faiss_file_round_trip_and_tamper_detection(tmp_path) -> None:

@@ -14,6 +14,7 @@ router = APIRouter(tags=["query"])
 def _filters(f: FiltersIn) -> Filters:
     return Filters(
         document_ids=tuple(f.document_ids) if f.document_ids is not None else None,
+        exclude_document_ids=tuple(f.exclude_document_ids) if f.exclude_document_ids else None,
         metadata=f.metadata or None,
     )
 
@@ -22,7 +23,7 @@ def _filters(f: FiltersIn) -> Filters:
              responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
 def query(name: CollectionName, body: QueryIn, service: ServiceDep) -> AnswerOut:
     """Answer a question from the collection's documents, citing the passages used as [n]."""
-    answer = service.ask(name, body.question, body.top_k, _filters(body.filters), body.max_tokens)
+    answer = service.ask(name, body.question, body.top_k, _filters(body.filters), body.max_tokens, body.mode)
     return AnswerOut.of(answer)
 
 
@@ -30,5 +31,5 @@ def query(name: CollectionName, body: QueryIn, service: ServiceDep) -> AnswerOut
              responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
 def search(name: CollectionName, body: SearchIn, service: ServiceDep) -> SearchOut:
     """The ranked chunks for a query, without calling the LLM."""
-    hits = service.search(name, body.query, body.top_k, _filters(body.filters))
+    hits = service.search(name, body.query, body.top_k, _filters(body.filters), body.mode)
     return SearchOut(results=[SearchHitOut.of(h) for h in hits])
