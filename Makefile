@@ -11,7 +11,11 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := true
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 
-.PHONY: install serve test clean
+DATASET    ?= ../shared/data/conflicts
+EVAL_LIMIT ?= 200
+RESULTS    := data/eval/results
+
+.PHONY: install serve test eval clean
 
 install: $(STAMP)
 
@@ -30,6 +34,15 @@ serve: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Measures retrieval (all 1,000 queries) and answers (first EVAL_LIMIT queries, with and
+# without the gold passages) and writes the figures into EVALUATION.md. ~30 min on 2 cores.
+eval: install
+	$(BIN)/rag eval retrieval --dataset $(DATASET) --out $(RESULTS)/retrieval.json
+	$(BIN)/rag eval refusal --dataset $(DATASET) --out $(RESULTS)/refusal.json
+	$(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers.json
+	$(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold.json
+	$(BIN)/python scripts/eval_report.py $(RESULTS) EVALUATION.md
 
 clean:
 	rm -rf $(VENV)

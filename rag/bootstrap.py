@@ -97,11 +97,13 @@ def build_runtime(
         top_k=settings.retrieval.top_k, max_top_k=settings.retrieval.max_top_k,
         min_score=settings.retrieval.min_score, context_chunks=settings.retrieval.context_chunks,
         max_new_tokens=settings.llm.max_new_tokens, max_question_chars=settings.limits.max_question_chars,
-        mode=settings.retrieval.mode,
+        mode=settings.retrieval.mode, evidence=settings.retrieval.evidence,
+        evidence_sentences=settings.retrieval.evidence_sentences,
+        evidence_neighbours=settings.retrieval.evidence_neighbours,
     )
     fusion = FusionConfig(method=settings.retrieval.fusion, alpha=settings.retrieval.alpha,
                           candidates=settings.retrieval.fusion_candidates)
-    service = RagService(HybridRetriever(store, indexes, embedder, fusion), generator, options)
+    service = RagService(HybridRetriever(store, indexes, embedder, fusion), generator, options, embedder)
     jobs, sources = JobStore(store), SourceStore(store)
     runner = JobRunner(jobs, Syncer(ingestor, sources, jobs), timedelta(seconds=settings.job_lease_s))
     scheduler = Scheduler(sources, jobs, runner)

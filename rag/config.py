@@ -51,8 +51,12 @@ class RetrievalSettings(BaseModel):
     mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
     fusion: Literal["convex", "rrf"] = "convex"
     # Weight of the dense side in convex fusion (1.0 = dense only).
-    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    alpha: float = Field(0.8, ge=0.0, le=1.0)
     fusion_candidates: int = Field(50, ge=1, le=1000)
+    # What of each evidence chunk the LLM sees: the whole chunk, or its best sentences.
+    evidence: Literal["chunks", "sentences"] = "chunks"
+    evidence_sentences: int = Field(2, ge=1, le=20)
+    evidence_neighbours: int = Field(0, ge=0, le=5)
 
 
 class LimitSettings(BaseModel):

@@ -20,7 +20,7 @@ class Prompt:
 class Generator(Protocol):
     """Streams the text of an answer."""
 
-    def generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]: ...
+    def generate(self, prompt: Prompt, max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]: ...
 
 
 class TransformersGenerator:
@@ -65,9 +65,17 @@ class TransformersGenerator:
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
 
-    def generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+    def generate(self, prompt: Prompt, max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        abandoned = threading.Event()
+
+        class _Stop(StoppingCriteria):
+            # Checked after every token: a disconnected client (stop) or a caller that
+            # stopped reading (abandoned) ends the generation and frees the model.
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return abandoned.is_set() or (stop is not None and stop.is_set())
 
         if self._model is None:
             self.warm_up()  # RAG_LLM__PRELOAD=false: load at the first question
@@ -81,7 +89,7 @@ class TransformersGenerator:
                     with torch.inference_mode():
                         self._model.generate(
                             **inputs, max_new_tokens=max_tokens, do_sample=False,
-                            streamer=streamer,
+                            streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]),
                             pad_token_id=self._tokenizer.eos_token_id,
                         )
                 except BaseException as exc:  # surfaced to the caller below
@@ -90,7 +98,10 @@ class TransformersGenerator:
 
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
-            yield from (piece for piece in streamer if piece)
-            worker.join()
+            try:
+                yield from (piece for piece in streamer if piece)
+            finally:
+                abandoned.set()
+                worker.join()
             if errors:
                 raise errors[0]

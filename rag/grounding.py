@@ -32,9 +32,13 @@ _STOP = frozenset(
 )
 
 
-def build_prompt(question: str, context: Sequence[ScoredChunk]) -> Prompt:
-    """Number the passages and quote them inside delimiters a document cannot close."""
-    blocks = "\n\n".join(f"[{n}] {_quote(hit.chunk.text)}" for n, hit in enumerate(context, start=1))
+def build_prompt(question: str, context: Sequence[ScoredChunk], texts: Sequence[str] | None = None) -> Prompt:
+    """Number the passages and quote them inside delimiters a document cannot close.
+
+    `texts` replaces what is shown of each chunk (e.g. only its most relevant sentences).
+    """
+    shown = texts if texts is not None else [hit.chunk.text for hit in context]
+    blocks = "\n\n".join(f"[{n}] {_quote(text)}" for n, text in enumerate(shown, start=1))
     user = f"Documents:\n{DELIMITER}\n{blocks}\n{DELIMITER}\n\n{_quote(question)}"
     return Prompt(system=SYSTEM_PROMPT, user=user)
 

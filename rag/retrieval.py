@@ -37,7 +37,7 @@ class FusionConfig:
     """
 
     method: Literal["convex", "rrf"] = "convex"
-    alpha: float = 0.5
+    alpha: float = 0.8
     rrf_k: int = 60
     candidates: int = 50
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.context import best_sentences
+from rag.embedding import Embedder
 from rag.errors import InvalidInput
 from rag.generation import Generator
 from rag.grounding import NOT_FOUND, build_prompt, ground
@@ -24,15 +28,20 @@ class AskOptions:
     max_new_tokens: int = 96
     max_question_chars: int = 2000
     mode: str = "hybrid"
+    evidence: str = "chunks"  # or "sentences": only the most question-like sentences reach the LLM
+    evidence_sentences: int = 2
+    evidence_neighbours: int = 0
 
 
 class RagService:
     """Retrieve, then generate from the retrieved passages, then verify the citations."""
 
-    def __init__(self, retriever: Retriever, generator: Generator, options: AskOptions = AskOptions()):
+    def __init__(self, retriever: Retriever, generator: Generator, options: AskOptions = AskOptions(),
+                 embedder: Embedder | None = None):
         self.retriever = retriever
         self.generator = generator
         self.options = options
+        self.embedder = embedder  # for sentence-level evidence selection
 
     def search(self, collection: str, query: str, top_k: int | None = None,
                filters: Filters = Filters(), mode: str | None = None) -> list[ScoredChunk]:
@@ -44,6 +53,18 @@ class RagService:
     def ask(self, collection: str, question: str, top_k: int | None = None,
             filters: Filters = Filters(), max_tokens: int | None = None, mode: str | None = None) -> Answer:
         """Answer from the collection's documents, with verified citations."""
+        for event in self.ask_stream(collection, question, top_k, filters, max_tokens, mode):
+            if isinstance(event, Answer):
+                return event
+        raise AssertionError("ask_stream ended without an answer")
+
+    def ask_stream(self, collection: str, question: str, top_k: int | None = None,
+                   filters: Filters = Filters(), max_tokens: int | None = None, mode: str | None = None,
+                   stop: threading.Event | None = None) -> Iterator[str | Answer]:
+        """Yield the answer's text pieces as they are generated, then the final Answer.
+
+        Setting `stop` (a client went away) ends the generation early.
+        """
         self._check_question(question)
         started = time.perf_counter()
         hits = self.retriever.retrieve(collection, question, self._top_k(top_k), filters,
@@ -53,14 +74,25 @@ class RagService:
         evidence = [h for h in hits if _relevance(h) >= self.options.min_score][: self.options.context_chunks]
         if not evidence:
             # Nothing relevant enough: say so instead of letting the model invent an answer.
-            return Answer(NOT_FOUND, False, [], [], _timings(started, retrieved, retrieved))
-        prompt = build_prompt(question, evidence)
+            yield NOT_FOUND
+            yield Answer(NOT_FOUND, False, [], [], _timings(started, retrieved, retrieved))
+            return
+        if self.options.evidence == "sentences" and self.embedder is not None:
+            shown = best_sentences(question, evidence, self.embedder, self.options.evidence_sentences,
+                                   self.options.evidence_neighbours)
+            evidence = [e.hit for e in shown]
+            prompt = build_prompt(question, evidence, [e.text for e in shown])
+        else:
+            prompt = build_prompt(question, evidence)
         budget = min(max_tokens or self.options.max_new_tokens, self.options.max_new_tokens)
-        raw = "".join(self.generator.generate(prompt, budget))
+        pieces = []
+        for piece in self.generator.generate(prompt, budget, stop):
+            pieces.append(piece)
+            yield piece
         generated = time.perf_counter()
-        result = ground(raw, evidence)
+        result = ground("".join(pieces), evidence)
         citations = [Citation(n, evidence[n - 1], quote, ok) for n, quote, ok in result.cited]
-        return Answer(
+        yield Answer(
             text=result.text,
             grounded=any(c.supported for c in citations),
             citations=citations,

@@ -23,6 +23,7 @@ class QueryIn(BaseModel):
     top_k: int | None = Field(None, ge=1, description="chunks to retrieve (default from settings)")
     max_tokens: int | None = Field(None, ge=1, description="cap on generated tokens")
     mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="retrieval mode (default hybrid)")
+    stream: bool = Field(False, description="Server-Sent Events: token events, then answer, then done")
     filters: FiltersIn = FiltersIn()
 
 

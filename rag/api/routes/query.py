@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import threading
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CollectionName, ServiceDep
 from rag.api.schemas import AnswerOut, ErrorOut, FiltersIn, QueryIn, SearchHitOut, SearchIn, SearchOut
-from rag.types import Filters
+from rag.types import Answer, Filters
 
 router = APIRouter(tags=["query"])
 
@@ -20,11 +26,46 @@ def _filters(f: FiltersIn) -> Filters:
 
 
 @router.post("/collections/{name}/query", response_model=AnswerOut,
-             responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
-def query(name: CollectionName, body: QueryIn, service: ServiceDep) -> AnswerOut:
-    """Answer a question from the collection's documents, citing the passages used as [n]."""
-    answer = service.ask(name, body.question, body.top_k, _filters(body.filters), body.max_tokens, body.mode)
-    return AnswerOut.of(answer)
+             responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut},
+                         200: {"content": {"text/event-stream": {}}}})
+async def query(name: CollectionName, body: QueryIn, service: ServiceDep, request: Request):
+    """Answer a question from the collection's documents, citing the passages used as [n].
+
+    With `"stream": true` the response is Server-Sent Events: `token` events with text as it
+    is generated, one `answer` event (the same body as the non-streaming response), `done`.
+    """
+    args = (name, body.question, body.top_k, _filters(body.filters), body.max_tokens, body.mode)
+    if not body.stream:
+        return AnswerOut.of(await run_in_threadpool(service.ask, *args))
+    stop = threading.Event()
+    events = service.ask_stream(*args, stop=stop)
+    # Errors that belong to the request itself (unknown collection, bad question) must still be
+    # a proper HTTP status, so the generator is advanced to its first event before streaming.
+    first = await run_in_threadpool(next, events)
+    return StreamingResponse(_sse(first, events, stop, request), media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+async def _sse(first, events, stop: threading.Event, request: Request) -> AsyncIterator[bytes]:
+    def encode(event: str, data: dict) -> bytes:
+        return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+    item = first
+    try:
+        while True:
+            if isinstance(item, Answer):
+                yield encode("answer", AnswerOut.of(item).model_dump(mode="json"))
+                yield encode("done", {})
+                return
+            yield encode("token", {"text": item})
+            if await request.is_disconnected():
+                return
+            item = await run_in_threadpool(next, events, None)
+            if item is None:
+                return
+    finally:
+        stop.set()  # the client went away (or we are done): stop generating
+        await run_in_threadpool(events.close)
 
 
 @router.post("/collections/{name}/search", response_model=SearchOut,

@@ -1,0 +1,27 @@
+"""Write the figures of `make eval` (JSON files in a folder) into EVALUATION.md's generated sections."""
+
+import json
+import sys
+from pathlib import Path
+
+from rag.evaluation import format_table, write_section
+
+
+def main(results: Path, target: Path) -> None:
+    retrieval = json.loads((results / "retrieval.json").read_text())
+    write_section(target, "retrieval", f"Queries: {retrieval['queries']}. Command: `make eval`.\n\n"
+                  + format_table(retrieval["retrieval"]))
+    refusal = json.loads((results / "refusal.json").read_text())
+    write_section(target, "refusal", "Top-chunk relevance threshold vs refusals (retrieval only, "
+                  "same questions with and without their gold passage).\n\n" + format_table(refusal["curve"]))
+    rows = {}
+    for name, label in (("answers.json", "retrieved context"), ("dropgold.json", "--drop-gold")):
+        path = results / name
+        if path.exists():
+            rows[label] = json.loads(path.read_text())["summary"]
+    if rows:
+        write_section(target, "answers", format_table(rows))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
