@@ -17,7 +17,7 @@ import numpy as np
 
 from ingest.chunking import Chunker
 from ingest.parsing import parse
-from ingest.sources import detect_kind, display_path
+from ingest.sources import check_container, detect_kind, display_path
 from rag import faults
 from rag.embedding import Embedder
 from rag.errors import ParseFailed, RagError, UnsupportedType
@@ -141,6 +141,7 @@ class Ingestor:
         if self._unchanged(collection, name, content_hash):
             return self._unchanged_outcome(collection, name)
         try:
+            check_container(file.data, name, kind.name)
             drafts = self.chunker.chunk(parse(file.data, name, kind.name))
         except ParseFailed as exc:
             return FileOutcome(name, "failed", document_id=doc_id, reason=str(exc))

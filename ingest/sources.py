@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from rag.errors import UnsupportedType
+from rag.errors import ParseFailed, UnsupportedType
 
 # unstructured FileType name -> (mime type, extensions shown to users)
 SUPPORTED: dict[str, tuple[str, str]] = {
@@ -92,3 +92,31 @@ def display_path(raw: str) -> str:
     parts = [p for p in (raw or "").replace("\\", "/").split("/") if p not in ("", ".", "..")]
     cleaned = [display_name(p) for p in parts][-16:]
     return "/".join(c for c in cleaned if c != "unnamed") or "unnamed"
+
+
+# Office files are ZIP containers; these caps are checked on the central directory (declared
+# sizes) before any member is decompressed, so a bomb is refused without inflating it.
+MAX_MEMBERS = 2000
+MAX_UNCOMPRESSED = 200 * 1024 * 1024
+MAX_RATIO = 100
+
+
+def check_container(data: bytes, filename: str, kind: str) -> None:
+    """Refuse zip bombs in DOCX/PPTX/XLSX: too many members, too large, or too compressed."""
+    if kind not in ("DOCX", "PPTX", "XLSX"):
+        return
+    import io
+    import zipfile
+
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except zipfile.BadZipFile as exc:
+        raise ParseFailed(f"{filename!r} is not a readable Office file: {exc}") from exc
+    if len(members) > MAX_MEMBERS:
+        raise ParseFailed(f"{filename!r} has {len(members)} parts (limit {MAX_MEMBERS}): refused as a zip bomb")
+    total = sum(m.file_size for m in members)
+    packed = max(sum(m.compress_size for m in members), 1)
+    if total > MAX_UNCOMPRESSED:
+        raise ParseFailed(f"{filename!r} would unpack to {total} bytes (limit {MAX_UNCOMPRESSED}): refused")
+    if total / packed > MAX_RATIO and total > 10 * 1024 * 1024:
+        raise ParseFailed(f"{filename!r} is compressed {total / packed:.0f}:1 (limit {MAX_RATIO}:1): refused as a zip bomb")

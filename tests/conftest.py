@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 import rag  # noqa: F401  (sets the offline environment before any model library loads)
+from rag.api.app import create_app
 from rag.bootstrap import Runtime, build_runtime
 from rag.config import Settings
 
@@ -80,6 +82,13 @@ def settings(session_dir: Path) -> Settings:
 def runtime(settings: Settings) -> Runtime:
     """The real system: MiniLM, SmolLM2 (converted once), SQLite, FAISS, unstructured."""
     return build_runtime(settings)
+
+
+@pytest.fixture(scope="session")
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    """The HTTP API over the session's real runtime."""
+    with TestClient(create_app(runtime=runtime)) as c:
+        yield c
 
 
 def restart(runtime: Runtime) -> Runtime:
