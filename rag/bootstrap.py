@@ -97,7 +97,7 @@ def build_runtime(
         top_k=settings.retrieval.top_k, max_top_k=settings.retrieval.max_top_k,
         min_score=settings.retrieval.min_score, context_chunks=settings.retrieval.context_chunks,
         max_new_tokens=settings.llm.max_new_tokens, max_question_chars=settings.limits.max_question_chars,
-        mode=settings.retrieval.mode, evidence=settings.retrieval.evidence,
+        mode=settings.retrieval.mode, max_pending=settings.limits.max_pending_questions, evidence=settings.retrieval.evidence,
         evidence_sentences=settings.retrieval.evidence_sentences,
         evidence_neighbours=settings.retrieval.evidence_neighbours,
     )

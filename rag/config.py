@@ -66,6 +66,7 @@ class LimitSettings(BaseModel):
     max_upload_mb: float = Field(100.0, gt=0, description="cap per upload request, enforced while streaming")
     max_files_per_upload: int = Field(100, ge=1)
     max_question_chars: int = Field(2000, ge=1)
+    max_pending_questions: int = Field(8, ge=1, description="LLM queue length before 429")
     parse_timeout_s: float = Field(120.0, gt=0)
 
 

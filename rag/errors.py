@@ -37,3 +37,11 @@ class ModelUnavailable(RagError):
 
 class IndexCorrupt(RagError):
     """A derived index file cannot be trusted; the caller rebuilds it from SQLite."""
+
+
+class Overloaded(RagError):
+    """Too many questions are waiting for the LLM; the client should retry later."""
+
+    def __init__(self, message: str, retry_after_s: int = 5):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rag.context import best_sentences
 from rag.embedding import Embedder
-from rag.errors import InvalidInput
+from rag.errors import InvalidInput, Overloaded
 from rag.generation import Generator
 from rag.grounding import NOT_FOUND, build_prompt, ground
 from rag.retrieval import Retriever
@@ -28,6 +28,7 @@ class AskOptions:
     max_new_tokens: int = 96
     max_question_chars: int = 2000
     mode: str = "hybrid"
+    max_pending: int = 8  # questions running or waiting for the LLM before 429
     evidence: str = "chunks"  # or "sentences": only the most question-like sentences reach the LLM
     evidence_sentences: int = 2
     evidence_neighbours: int = 0
@@ -42,6 +43,7 @@ class RagService:
         self.generator = generator
         self.options = options
         self.embedder = embedder  # for sentence-level evidence selection
+        self._slots = threading.BoundedSemaphore(options.max_pending)
 
     def search(self, collection: str, query: str, top_k: int | None = None,
                filters: Filters = Filters(), mode: str | None = None) -> list[ScoredChunk]:
@@ -85,10 +87,17 @@ class RagService:
         else:
             prompt = build_prompt(question, evidence)
         budget = min(max_tokens or self.options.max_new_tokens, self.options.max_new_tokens)
+        # A bounded queue in front of the LLM: past it, say "busy" at once (429) instead of
+        # letting requests pile up and time out.
+        if not self._slots.acquire(blocking=False):
+            raise Overloaded(f"{self.options.max_pending} questions are already waiting for the LLM; retry shortly")
         pieces = []
-        for piece in self.generator.generate(prompt, budget, stop):
-            pieces.append(piece)
-            yield piece
+        try:
+            for piece in self.generator.generate(prompt, budget, stop):
+                pieces.append(piece)
+                yield piece
+        finally:
+            self._slots.release()
         generated = time.perf_counter()
         result = ground("".join(pieces), evidence)
         citations = [Citation(n, evidence[n - 1], quote, ok) for n, quote, ok in result.cited]

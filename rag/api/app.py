@@ -16,7 +16,8 @@ from rag.api.routes import collections, health, jobs, query, sources
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
 from rag.errors import (
-    IndexCorrupt, InvalidInput, ModelUnavailable, NotFound, ParseFailed, TooLarge, UnsupportedType,
+    IndexCorrupt, InvalidInput, ModelUnavailable, NotFound, Overloaded, ParseFailed, TooLarge,
+    UnsupportedType,
 )
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,16 @@ def _errors(app: FastAPI) -> None:
     def handler(status: int):
         async def handle(_: Request, exc: Exception) -> JSONResponse:
             body: dict = {"detail": str(exc)}
+            headers = {}
             if isinstance(exc, UnsupportedType):
                 body["supported_types"] = supported_types()
-            return JSONResponse(body, status_code=status)
+            if isinstance(exc, Overloaded):
+                headers["Retry-After"] = str(exc.retry_after_s)
+            return JSONResponse(body, status_code=status, headers=headers)
         return handle
 
     for exc_type, status in [
         (NotFound, 404), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
-        (ParseFailed, 422), (ModelUnavailable, 503), (IndexCorrupt, 503),
+        (ParseFailed, 422), (ModelUnavailable, 503), (IndexCorrupt, 503), (Overloaded, 429),
     ]:
         app.add_exception_handler(exc_type, handler(status))

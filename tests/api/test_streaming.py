@@ -53,3 +53,20 @@ def test_stopping_ends_generation_early(runtime: Runtime) -> None:
             pieces.append(item)
             stop.set()  # as when the client disconnects after the first piece
     assert 1 <= len(pieces) <= 3  # a few pieces were already in flight, then generation stopped
+
+
+def test_full_llm_queue_answers_429_with_retry_after(client: TestClient, runtime: Runtime) -> None:
+    client.post(f"/collections/{C}/documents", files=[("files", ("kiln2.md", docs.markdown("Kiln", {
+        "Glaze": "The Hollin pottery uses a copper glaze called Seafoam."})))])
+    slots = runtime.service._slots
+    held = 0
+    while slots.acquire(blocking=False):  # occupy every place in the queue
+        held += 1
+    try:
+        r = client.post(f"/collections/{C}/query", json={"question": "Which glaze does the Hollin pottery use?"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "retry" in r.json()["detail"]
+    finally:
+        for _ in range(held):
+            slots.release()
+    r = client.post(f"/collections/{C}/query", json={"question": "Which glaze does the Hollin pottery use?"})
+    assert r.status_code == 200
