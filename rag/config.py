@@ -45,9 +45,9 @@ class RetrievalSettings(BaseModel):
     max_top_k: int = Field(50, ge=1, le=500)
     # Cosine similarity below which a chunk is not evidence; when no retrieved chunk
     # reaches it the service answers "not in the documents" without calling the LLM.
-    min_score: float = Field(0.35, ge=-1.0, le=1.0)
+    min_score: float = Field(0.45, ge=-1.0, le=1.0)
     # How many of the retrieved chunks are shown to the LLM (small models do best with few).
-    context_chunks: int = Field(3, ge=1, le=20)
+    context_chunks: int = Field(1, ge=1, le=20)
     mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
     fusion: Literal["convex", "rrf"] = "convex"
     # Weight of the dense side in convex fusion (1.0 = dense only).

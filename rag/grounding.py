@@ -29,6 +29,8 @@ _STOP = frozenset(
     "a an the of to in on at by for from with and or is are was were be been it its this that "
     "these those as which who whom what when where why how i you he she we they not no yes "
     "do does did has have had will would can could should may might there their than then".split()
+    # the model's own framing words ("The document states that ...") are not claims
+    + "document documents passage passages states stated according text".split()
 )
 
 
@@ -62,9 +64,11 @@ def content_words(text: str) -> set[str]:
     return {w.lower().strip(".-/") for w in _WORD.findall(text)} - _STOP - {""}
 
 
-def support(claim: str, passage: str) -> float:
-    """Share of the claim's content words found in the passage (0..1)."""
+def support(claim: str, passage: str, ignore: set[str] | frozenset[str] = frozenset()) -> float:
+    """Share of the claim's content words found in the passage (0..1), not counting `ignore`
+    (unless the claim has no other words)."""
     words = content_words(_CITE.sub("", claim))
+    words = (words - ignore) or words
     if not words:
         return 0.0
     return len(words & content_words(passage)) / len(words)
@@ -82,13 +86,17 @@ def is_refusal(text: str) -> bool:
     return "could not find the answer" in lowered or "do not contain the answer" in lowered
 
 
-def ground(answer: str, context: Sequence[ScoredChunk], min_support: float = 0.5) -> Grounded:
+def ground(answer: str, context: Sequence[ScoredChunk], min_support: float = 0.5,
+           question: str = "") -> Grounded:
     """Check the answer's [n] citations against the passages; attribute uncited sentences.
 
     A citation to a number not in the context is removed. A sentence with no citation is
     attributed to the passage that supports it best, if support >= min_support (small models
     often answer correctly but forget the marker), and the marker is added to the text.
+    Words the answer merely repeats from the question do not count towards attribution:
+    every retrieved passage tends to share them; the new words (the answer) decide.
     """
+    asked = content_words(question)
     text = answer.strip()
     if not text or is_refusal(text):
         return Grounded(NOT_FOUND, [], True)
@@ -104,7 +112,7 @@ def ground(answer: str, context: Sequence[ScoredChunk], min_support: float = 0.5
                 ok = support(sentence, passage) >= min_support
                 cited.setdefault(n, (best_quote(sentence, passage), ok))
         else:
-            scores = [support(sentence, hit.chunk.text) for hit in context]
+            scores = [support(sentence, hit.chunk.text, ignore=asked) for hit in context]
             if scores and max(scores) >= min_support:
                 n = scores.index(max(scores)) + 1
                 cited.setdefault(n, (best_quote(sentence, context[n - 1].chunk.text), True))

@@ -99,7 +99,7 @@ class RagService:
         finally:
             self._slots.release()
         generated = time.perf_counter()
-        result = ground("".join(pieces), evidence)
+        result = ground("".join(pieces), evidence, question=question)
         citations = [Citation(n, evidence[n - 1], quote, ok) for n, quote, ok in result.cited]
         yield Answer(
             text=result.text,

@@ -31,7 +31,7 @@ def test_samples_are_ingested_on_an_empty_data_dir(server: Server) -> None:
 
 def test_readme_first_question(server: Server) -> None:
     status, body = server.call("POST", "/collections/samples/query",
-                               {"question": "How many days of paid vacation does a member get?"})
+                               {"question": "How many vacation days does each member receive?"})
     assert status == 200, body
     assert "27" in body["answer"] and body["citations"][0]["document_name"] == "handbook.md"
 

@@ -53,3 +53,10 @@ def test_documents_cannot_close_the_passage_block() -> None:
     prompt = build_prompt("q?", [evil])
     assert prompt.user.count('"""') == 2 and "<|im_start|>" not in prompt.user
     assert "[1] " in prompt.user and prompt.user.endswith("q?")
+
+
+def test_attribution_ignores_words_repeated_from_the_question() -> None:
+    context = [_hit(1, "The Lisbon office access badge is blue and the office opens early."),
+               _hit(2, "Ana Duarte manages the Lisbon office.")]
+    g = ground("The Lisbon office is managed by Ana Duarte.", context, question="Who manages the Lisbon office?")
+    assert [n for n, _, _ in g.cited] == [2]
