@@ -64,10 +64,14 @@ class Filters:
     document_ids: tuple[str, ...] | None = None
     exclude_document_ids: tuple[str, ...] | None = None
     metadata: dict[str, str] | None = None
+    source: str | None = None  # "upload", a source id, or a path the document came from
+    ingested_after: datetime | None = None
+    ingested_before: datetime | None = None
 
     @property
     def active(self) -> bool:
-        return self.document_ids is not None or bool(self.exclude_document_ids) or bool(self.metadata)
+        return (self.document_ids is not None or bool(self.exclude_document_ids) or bool(self.metadata)
+                or self.source is not None or self.ingested_after is not None or self.ingested_before is not None)
 
 
 @dataclass(frozen=True)

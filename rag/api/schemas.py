@@ -16,6 +16,9 @@ class FiltersIn(BaseModel):
     document_ids: list[str] | None = Field(None, description="only these documents")
     exclude_document_ids: list[str] | None = Field(None, description="never these documents")
     metadata: dict[str, str] | None = Field(None, description="documents whose metadata has these values")
+    source: str | None = Field(None, description="documents from this source ('upload', a source id, a path)")
+    ingested_after: datetime | None = None
+    ingested_before: datetime | None = None
 
 
 class QueryIn(BaseModel):

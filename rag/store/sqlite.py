@@ -143,6 +143,12 @@ class DocumentWrite:
     embeddings: np.ndarray
 
 
+def _utc_iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -388,6 +394,16 @@ class SQLiteStore:
         for key, value in (filters.metadata or {}).items():
             sql += " AND json_extract(d.metadata, ?) = ?"
             args.extend([f'$."{key}"', value])
+        if filters.source is not None:
+            sql += " AND d.source = ?"
+            args.append(filters.source)
+        # ingested_at is stored as UTC ISO-8601 text, which sorts chronologically.
+        if filters.ingested_after is not None:
+            sql += " AND d.ingested_at > ?"
+            args.append(_utc_iso(filters.ingested_after))
+        if filters.ingested_before is not None:
+            sql += " AND d.ingested_at < ?"
+            args.append(_utc_iso(filters.ingested_before))
         return sql, args
 
     def allowed_chunk_ids(self, collection_id: int, filters: Filters) -> list[int]:

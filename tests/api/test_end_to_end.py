@@ -135,3 +135,17 @@ def test_update_then_delete(client: TestClient, ingested: dict) -> None:
     assert "8-R-13" not in body["answer"]
     assert client.get(f"/collections/{C}/documents/{doc_id}").status_code == 404
     assert client.delete(f"/collections/{C}/documents/{doc_id}").status_code == 404
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_every_retrieval_mode_finds_the_passage(client: TestClient, ingested: dict, mode: str) -> None:
+    r = client.post(f"/collections/{C}/search", json={
+        "query": "Quellmoor lantern festival organiser", "top_k": 3, "mode": mode,
+        "filters": {"source": "upload", "ingested_after": "2000-01-01T00:00:00Z"}})
+    hits = r.json()["results"]
+    assert hits[0]["document_name"] == "festival.html" and "Vostrikova" in hits[0]["text"], (mode, hits)
+    assert hits[0]["relevance"] is not None
+    none = client.post(f"/collections/{C}/search", json={
+        "query": "Quellmoor lantern festival organiser", "mode": mode, "filters": {"source": "src_nothing"}})
+    assert none.json()["results"] == []
+    assert client.post(f"/collections/{C}/search", json={"query": "x", "mode": "fuzzy"}).status_code == 422

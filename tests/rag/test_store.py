@@ -112,3 +112,18 @@ def test_faiss_file_round_trip_and_tamper_detection(tmp_path) -> None:
         FaissIndex.load(path, 8)
     with pytest.raises(IndexCorrupt):
         index.save(path, 1) or FaissIndex.load(path, 16)
+
+
+def test_source_and_time_filters(store: SQLiteStore) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    first = _put(store, ("alpha",))
+    cid = first.collection_id
+    now = datetime.now(timezone.utc)
+    assert store.allowed_chunk_ids(cid, Filters(source="upload")) == first.added_chunk_ids
+    assert store.allowed_chunk_ids(cid, Filters(source="src_other")) == []
+    assert store.allowed_chunk_ids(cid, Filters(ingested_after=now - timedelta(minutes=1))) == first.added_chunk_ids
+    assert store.allowed_chunk_ids(cid, Filters(ingested_after=now + timedelta(minutes=1))) == []
+    assert store.allowed_chunk_ids(cid, Filters(ingested_before=now - timedelta(minutes=1))) == []
+    naive = (now + timedelta(minutes=1)).replace(tzinfo=None)  # naive datetimes are taken as UTC
+    assert store.allowed_chunk_ids(cid, Filters(ingested_before=naive)) == first.added_chunk_ids

@@ -22,6 +22,7 @@ def _filters(f: FiltersIn) -> Filters:
         document_ids=tuple(f.document_ids) if f.document_ids is not None else None,
         exclude_document_ids=tuple(f.exclude_document_ids) if f.exclude_document_ids else None,
         metadata=f.metadata or None,
+        source=f.source, ingested_after=f.ingested_after, ingested_before=f.ingested_before,
     )
 
 
