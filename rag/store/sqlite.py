@@ -243,15 +243,19 @@ class SQLiteStore:
         return int(row[0])
 
     # -- documents ---------------------------------------------------------------------
-    def find_document(self, collection: str, name: str) -> Document | None:
+    def _one_document(self, collection: str, column: str, value: str) -> Document | None:
         row = self.connection().execute(
-            """SELECT d.*, c.name AS collection_name,
-                      (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
-               FROM documents d JOIN collections c ON c.id = d.collection_id
-               WHERE c.name = ? AND d.name = ?""",
-            (collection, name),
+            f"""SELECT d.*, c.name AS collection_name,
+                       (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
+                FROM documents d JOIN collections c ON c.id = d.collection_id
+                WHERE c.name = ? AND d.{column} = ?""",
+            (collection, value),
         ).fetchone()
         return _document(row) if row else None
+
+    def find_document(self, collection: str, name: str) -> Document | None:
+        """The document of that name in the collection, if any."""
+        return self._one_document(collection, "name", name)
 
     def document_config_hash(self, document_id: str) -> str | None:
         row = self.connection().execute(
@@ -260,16 +264,11 @@ class SQLiteStore:
         return row[0] if row else None
 
     def get_document(self, collection: str, document_id: str) -> Document:
-        row = self.connection().execute(
-            """SELECT d.*, c.name AS collection_name,
-                      (SELECT COUNT(*) FROM chunks k WHERE k.document_id = d.id) AS chunk_count
-               FROM documents d JOIN collections c ON c.id = d.collection_id
-               WHERE c.name = ? AND d.id = ?""",
-            (collection, document_id),
-        ).fetchone()
-        if row is None:
+        """The document with that id in the collection; NotFound otherwise."""
+        doc = self._one_document(collection, "id", document_id)
+        if doc is None:
             raise NotFound(f"document {document_id!r} does not exist in collection {collection!r}")
-        return _document(row)
+        return doc
 
     def list_documents(self, collection: str) -> list[Document]:
         info = self.get_collection(collection)
