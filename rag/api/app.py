@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from ingest.sources import supported_types
 from rag import __version__
 from rag.api.limits import BodySizeLimit
-from rag.api.routes import collections, health, jobs, query, sources
+from rag.api.routes import collections, health, jobs, openai_compat, query, sources
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
 from rag.errors import (
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(query.router)
     app.include_router(sources.router)
     app.include_router(jobs.router)
+    app.include_router(openai_compat.router)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.limits.max_upload_mb * 1024 * 1024))
     _errors(app)
     return app

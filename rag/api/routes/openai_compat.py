@@ -1,0 +1,152 @@
+"""OpenAI-compatible endpoints: chat completions over a collection, models, embeddings.
+
+`model` names a collection ("groundwork/handbook" or just "handbook"). Citations stay in the
+message text as [n]; the structured citations and sources travel in an extra `groundwork`
+field that OpenAI clients ignore.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from rag.api.deps import RuntimeDep, collection_name
+from rag.api.schemas import AnswerOut
+from rag.errors import InvalidInput
+from rag.types import Answer
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+PREFIX = "groundwork/"
+_FOLLOW_UP = re.compile(r"\b(it|its|he|she|his|her|they|them|their|this|that|these|those|there|one)\b", re.I)
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return " ".join(part.get("text", "") for part in self.content if isinstance(part, dict))
+        return self.content or ""
+
+
+class ChatIn(BaseModel):
+    model: str = Field(..., examples=["groundwork/samples"])
+    messages: list[Message]
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+
+
+class EmbeddingsIn(BaseModel):
+    input: str | list[str]
+    model: str = "groundwork-embeddings"
+
+
+def _collection(model: str) -> str:
+    return collection_name(model.removeprefix(PREFIX))
+
+
+def standalone_question(messages: list[Message]) -> str:
+    """The last user message; a follow-up that leans on earlier turns ("when did it open?")
+    gets the previous user question prepended, so retrieval sees what "it" is."""
+    users = [m.text().strip() for m in messages if m.role == "user" and m.text().strip()]
+    if not users:
+        raise InvalidInput("messages must contain a user message")
+    question = users[-1]
+    if len(users) > 1 and (_FOLLOW_UP.search(question) or len(question.split()) <= 4):
+        return f"{users[-2]} {question}"
+    return question
+
+
+@router.get("/models")
+def models(runtime: RuntimeDep) -> dict:
+    """Each collection is a model named groundwork/<collection>."""
+    return {"object": "list", "data": [
+        {"id": PREFIX + c.name, "object": "model", "created": int(c.created_at.timestamp()), "owned_by": "groundwork"}
+        for c in runtime.store.list_collections()]}
+
+
+@router.post("/embeddings")
+def embeddings(body: EmbeddingsIn, runtime: RuntimeDep) -> dict:
+    """The embedding model (normalised vectors)."""
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts or len(texts) > 2048:
+        raise InvalidInput("input must hold 1 to 2048 texts")
+    vectors = runtime.embedder.embed_documents(texts)
+    tokens = sum(runtime.embedder.count_tokens(t) for t in texts)
+    return {"object": "list", "model": body.model,
+            "data": [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+@router.post("/chat/completions")
+async def chat(body: ChatIn, runtime: RuntimeDep, request: Request):
+    """Answer the last user message from the collection named by `model`."""
+    collection = _collection(body.model)
+    question = standalone_question(body.messages)
+    args = (collection, question, None, None, body.max_completion_tokens or body.max_tokens)
+    completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
+    created = int(time.time())
+    if not body.stream:
+        answer = await run_in_threadpool(_ask, runtime, *args)
+        return {"id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": answer.text}}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "groundwork": _extra(answer)}
+    stop = threading.Event()
+    events = runtime.service.ask_stream(collection, question, max_tokens=args[4], stop=stop)
+    first = await run_in_threadpool(next, events)  # errors here are still plain HTTP statuses
+    return StreamingResponse(_stream(first, events, stop, request, completion_id, created, body.model),
+                             media_type="text/event-stream")
+
+
+def _ask(runtime, collection: str, question: str, _top_k, _filters, max_tokens) -> Answer:
+    return runtime.service.ask(collection, question, max_tokens=max_tokens)
+
+
+def _extra(answer: Answer) -> dict:
+    out = AnswerOut.of(answer).model_dump(mode="json")
+    return {"grounded": out["grounded"], "citations": out["citations"], "sources": out["sources"],
+            "timings_ms": out["timings_ms"]}
+
+
+async def _stream(first, events, stop: threading.Event, request: Request, completion_id: str,
+                  created: int, model: str) -> AsyncIterator[bytes]:
+    def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> bytes:
+        payload: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                                   "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        if extra is not None:
+            payload["groundwork"] = extra
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    item = first
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        while True:
+            if isinstance(item, Answer):
+                # The final text may differ from the streamed pieces by the citation markers
+                # added after generation; they arrive here, with the structured citations.
+                yield chunk({}, "stop", _extra(item))
+                yield b"data: [DONE]\n\n"
+                return
+            yield chunk({"content": item})
+            if await request.is_disconnected():
+                return
+            item = await run_in_threadpool(next, events, None)
+            if item is None:
+                return
+    finally:
+        stop.set()
+        await run_in_threadpool(events.close)
