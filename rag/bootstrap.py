@@ -14,6 +14,7 @@ from ingest.scheduler import JobRunner, Scheduler
 from ingest.sync import Syncer
 from rag import faults
 from rag.store.jobs import JobStore
+from rag.store.keys import KeyStore
 from rag.store.sources import SourceStore
 from rag.config import Settings
 from rag.embedding import SentenceTransformerEmbedder
@@ -45,6 +46,7 @@ class Runtime:
     sources: SourceStore
     runner: JobRunner
     scheduler: Scheduler
+    keys: KeyStore
 
     def start_background(self) -> None:
         """Start the job runner and the cron scheduler (the API does; one-shot CLI commands don't)."""
@@ -108,7 +110,7 @@ def build_runtime(
     runner = JobRunner(jobs, Syncer(ingestor, sources, jobs), timedelta(seconds=settings.job_lease_s))
     scheduler = Scheduler(sources, jobs, runner)
     return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states,
-                   jobs, sources, runner, scheduler)
+                   jobs, sources, runner, scheduler, KeyStore(store))
 
 
 def llm_dir(settings: Settings) -> Path | str:

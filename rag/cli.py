@@ -36,7 +36,25 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(data_dir)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    bind = host or settings.host
+    if not settings.admin_key:
+        if not is_loopback(bind):
+            raise typer.BadParameter(
+                f"refusing to listen on {bind} without authentication: set RAG_ADMIN_KEY, or bind 127.0.0.1")
+        logging.getLogger("rag").warning("auth is off (no RAG_ADMIN_KEY): listening on loopback only")
+    uvicorn.run(create_app(settings), host=bind, port=port or settings.port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and 127.0.0.0/8 / ::1; 0.0.0.0 and every other address are not."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @app.command()

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Path("data")
+    # With an admin key set, every request needs `Authorization: Bearer KEY`; without one,
+    # auth is off and the server refuses any address but loopback.
+    admin_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # Ingest data/samples/ into the "samples" collection when the data directory is empty.

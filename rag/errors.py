@@ -45,3 +45,11 @@ class Overloaded(RagError):
     def __init__(self, message: str, retry_after_s: int = 5):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class Unauthorized(RagError):
+    """No key, or a key that is unknown or revoked."""
+
+
+class Forbidden(RagError):
+    """A valid key without the scope the action needs."""

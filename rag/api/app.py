@@ -12,12 +12,12 @@ from fastapi.responses import JSONResponse
 from ingest.sources import supported_types
 from rag import __version__
 from rag.api.limits import BodySizeLimit
-from rag.api.routes import collections, health, jobs, openai_compat, query, sources
+from rag.api.routes import collections, health, jobs, keys, openai_compat, query, sources
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
 from rag.errors import (
-    IndexCorrupt, InvalidInput, ModelUnavailable, NotFound, Overloaded, ParseFailed, TooLarge,
-    UnsupportedType,
+    Forbidden, IndexCorrupt, InvalidInput, ModelUnavailable, NotFound, Overloaded, ParseFailed, TooLarge,
+    Unauthorized, UnsupportedType,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(sources.router)
     app.include_router(jobs.router)
     app.include_router(openai_compat.router)
+    app.include_router(keys.router)
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.limits.max_upload_mb * 1024 * 1024))
     _errors(app)
     return app
@@ -70,11 +71,14 @@ def _errors(app: FastAPI) -> None:
                 body["supported_types"] = supported_types()
             if isinstance(exc, Overloaded):
                 headers["Retry-After"] = str(exc.retry_after_s)
+            if isinstance(exc, Unauthorized):
+                headers["WWW-Authenticate"] = "Bearer"
             return JSONResponse(body, status_code=status, headers=headers)
         return handle
 
     for exc_type, status in [
         (NotFound, 404), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
         (ParseFailed, 422), (ModelUnavailable, 503), (IndexCorrupt, 503), (Overloaded, 429),
+        (Unauthorized, 401), (Forbidden, 403),
     ]:
         app.add_exception_handler(exc_type, handler(status))

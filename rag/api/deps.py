@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from typing import Annotated
 
@@ -10,7 +11,8 @@ from fastapi import Depends, Path, Request
 from ingest.pipeline import Ingestor
 from rag.bootstrap import Runtime
 from rag.config import Settings
-from rag.errors import InvalidInput
+from rag.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from rag.store.keys import ADMIN, Principal
 from rag.service import RagService
 from rag.store.sqlite import SQLiteStore
 
@@ -35,7 +37,46 @@ def collection_name(name: Annotated[str, Path(description="collection name")]) -
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-CollectionName = Annotated[str, Depends(collection_name)]
+
+
+def get_principal(request: Request) -> Principal:
+    """The caller: everyone is admin while auth is off (no RAG_ADMIN_KEY)."""
+    settings: Settings = request.app.state.settings
+    if not settings.admin_key:
+        return ADMIN
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send `Authorization: Bearer KEY`")
+    key = key.strip()
+    if hmac.compare_digest(key, settings.admin_key):
+        return ADMIN
+    principal = request.app.state.runtime.keys.verify(key)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.admin:
+        raise Forbidden("this needs an admin key")
+    return principal
+
+
+def _scoped(action: str):
+    def check(name: Annotated[str, Depends(collection_name)], principal: PrincipalDep) -> str:
+        # A key without access learns nothing, not even that the collection exists: 404.
+        if not principal.can(action, name):
+            raise NotFound(f"collection {name!r} does not exist")
+        return name
+    return check
+
+
+CollectionName = Annotated[str, Depends(_scoped("read"))]
+WritableCollection = Annotated[str, Depends(_scoped("write"))]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -100,6 +100,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     heartbeat_at TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,   -- sha256 of the key; the key itself is shown once
+    scopes TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
 """
 
 

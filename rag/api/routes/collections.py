@@ -8,7 +8,9 @@ from fastapi import APIRouter, File, UploadFile
 
 from ingest.pipeline import IncomingFile
 from ingest.sources import detect_kind, display_name
-from rag.api.deps import CollectionName, IngestorDep, RuntimeDep, SettingsDep, StoreDep
+from rag.api.deps import (
+    CollectionName, IngestorDep, PrincipalDep, RuntimeDep, SettingsDep, StoreDep, WritableCollection,
+)
 from rag.api.schemas import (
     CollectionOut, CollectionsOut, DocumentOut, DocumentsOut, ErrorOut, FileResultOut, UploadOut,
 )
@@ -19,12 +21,12 @@ router = APIRouter(tags=["collections"])
 
 
 @router.get("/collections", response_model=CollectionsOut)
-def list_collections(store: StoreDep) -> CollectionsOut:
-    """Every collection with its document and chunk counts."""
+def list_collections(store: StoreDep, principal: PrincipalDep) -> CollectionsOut:
+    """The collections this key may read, with their document and chunk counts."""
     return CollectionsOut(collections=[
         CollectionOut(name=c.name, documents=c.document_count, chunks=c.chunk_count,
                       generation=c.generation, created_at=c.created_at)
-        for c in store.list_collections()
+        for c in store.list_collections() if principal.can("read", c.name)
     ])
 
 
@@ -47,7 +49,7 @@ def get_document(name: CollectionName, document_id: str, store: StoreDep) -> Doc
     responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 def upload_documents(
-    name: CollectionName,
+    name: WritableCollection,
     settings: SettingsDep,
     runtime: RuntimeDep,
     ingestor: IngestorDep,
@@ -91,6 +93,6 @@ def upload_documents(
 
 @router.delete("/collections/{name}/documents/{document_id}", status_code=204,
                responses={404: {"model": ErrorOut}})
-def delete_document(name: CollectionName, document_id: str, ingestor: IngestorDep) -> None:
+def delete_document(name: WritableCollection, document_id: str, ingestor: IngestorDep) -> None:
     """Delete a document; it cannot be retrieved once this returns."""
     ingestor.delete(name, document_id)

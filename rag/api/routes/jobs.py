@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from rag.api.deps import RuntimeDep
+from rag.api.deps import RuntimeDep, require_admin
 from rag.api.schemas import ErrorOut, JobOut, JobsOut
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], dependencies=[Depends(require_admin)])
 
 
 @router.get("/jobs", response_model=JobsOut)

@@ -20,9 +20,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from rag.api.deps import RuntimeDep, collection_name
+from rag.api.deps import PrincipalDep, RuntimeDep, collection_name
 from rag.api.schemas import AnswerOut
-from rag.errors import InvalidInput
+from rag.errors import InvalidInput, NotFound
 from rag.types import Answer
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -70,15 +70,15 @@ def standalone_question(messages: list[Message]) -> str:
 
 
 @router.get("/models")
-def models(runtime: RuntimeDep) -> dict:
-    """Each collection is a model named groundwork/<collection>."""
+def models(runtime: RuntimeDep, principal: PrincipalDep) -> dict:
+    """Each collection this key may read is a model named groundwork/<collection>."""
     return {"object": "list", "data": [
         {"id": PREFIX + c.name, "object": "model", "created": int(c.created_at.timestamp()), "owned_by": "groundwork"}
-        for c in runtime.store.list_collections()]}
+        for c in runtime.store.list_collections() if principal.can("read", c.name)]}
 
 
 @router.post("/embeddings")
-def embeddings(body: EmbeddingsIn, runtime: RuntimeDep) -> dict:
+def embeddings(body: EmbeddingsIn, runtime: RuntimeDep, _: PrincipalDep) -> dict:
     """The embedding model (normalised vectors)."""
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or len(texts) > 2048:
@@ -91,9 +91,11 @@ def embeddings(body: EmbeddingsIn, runtime: RuntimeDep) -> dict:
 
 
 @router.post("/chat/completions")
-async def chat(body: ChatIn, runtime: RuntimeDep, request: Request):
+async def chat(body: ChatIn, runtime: RuntimeDep, principal: PrincipalDep, request: Request):
     """Answer the last user message from the collection named by `model`."""
     collection = _collection(body.model)
+    if not principal.can("read", collection):
+        raise NotFound(f"collection {collection!r} does not exist")
     question = standalone_question(body.messages)
     args = (collection, question, None, None, body.max_completion_tokens or body.max_tokens)
     completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from ingest.scheduler import parse_cron
-from rag.api.deps import RuntimeDep, collection_name
+from rag.api.deps import RuntimeDep, collection_name, require_admin
 from rag.api.schemas import ErrorOut, JobRef, SourceIn, SourceOut, SourcePatch, SourcesOut
 from rag.errors import InvalidInput
 
-router = APIRouter(tags=["sources"])
+router = APIRouter(tags=["sources"], dependencies=[Depends(require_admin)])
 
 
 @router.post("/sources", response_model=SourceOut, status_code=201, responses={400: {"model": ErrorOut}})

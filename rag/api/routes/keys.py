@@ -1,0 +1,38 @@
+"""API keys (admin only): create (the key is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from rag.api.deps import RuntimeDep, require_admin
+from rag.api.schemas import ErrorOut
+
+router = APIRouter(tags=["keys"], dependencies=[Depends(require_admin)])
+
+
+class KeyIn(BaseModel):
+    name: str = Field(..., min_length=1, max_length=100)
+    scopes: list[str] = Field(..., examples=[["read:handbook", "write:handbook"]])
+
+
+class KeyCreated(BaseModel):
+    id: str
+    key: str = Field(..., description="shown only now; store it safely")
+
+
+@router.post("/keys", response_model=KeyCreated, status_code=201, responses={400: {"model": ErrorOut}})
+def create_key(body: KeyIn, runtime: RuntimeDep) -> KeyCreated:
+    key_id, key = runtime.keys.create(body.name, body.scopes)
+    return KeyCreated(id=key_id, key=key)
+
+
+@router.get("/keys")
+def list_keys(runtime: RuntimeDep) -> dict:
+    """Keys without their secrets."""
+    return {"keys": runtime.keys.list()}
+
+
+@router.delete("/keys/{key_id}", status_code=204, responses={404: {"model": ErrorOut}})
+def revoke_key(key_id: str, runtime: RuntimeDep) -> None:
+    runtime.keys.revoke(key_id)

@@ -1,0 +1,81 @@
+"""API keys: stored hashed, shown once, scoped to collections."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from rag.errors import InvalidInput, NotFound
+from rag.store.sqlite import SQLiteStore
+
+_SCOPE = re.compile(r"^(admin|(read|write):[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling and what they may do."""
+
+    key_id: str | None
+    scopes: frozenset[str]
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def can(self, action: str, collection: str) -> bool:
+        """`read` is implied by `write`; admin may do anything."""
+        if self.admin:
+            return True
+        if action == "read" and f"write:{collection}" in self.scopes:
+            return True
+        return f"{action}:{collection}" in self.scopes
+
+
+ADMIN = Principal(None, frozenset({"admin"}))
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyStore:
+    """API key rows in the Groundwork database."""
+
+    def __init__(self, store: SQLiteStore):
+        self.store = store
+
+    def create(self, name: str, scopes: list[str]) -> tuple[str, str]:
+        """Returns (id, key); the key itself is never stored, only its hash."""
+        bad = [s for s in scopes if not _SCOPE.match(s)]
+        if not scopes or bad:
+            raise InvalidInput(f"scopes must be 'admin', 'read:COLLECTION' or 'write:COLLECTION'; bad: {bad or '[]'}")
+        key_id = "key_" + uuid.uuid4().hex[:12]
+        key = "gw_" + secrets.token_urlsafe(32)
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT INTO api_keys(id, name, key_hash, scopes, created_at) VALUES (?,?,?,?,?)",
+                (key_id, name, _hash(key), json.dumps(sorted(set(scopes))), datetime.now(timezone.utc).isoformat()))
+        return key_id, key
+
+    def verify(self, key: str) -> Principal | None:
+        row = self.store.connection().execute(
+            "SELECT id, scopes FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (_hash(key),)).fetchone()
+        return Principal(row[0], frozenset(json.loads(row[1]))) if row else None
+
+    def revoke(self, key_id: str) -> None:
+        with self.store.write() as conn:
+            cur = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                               (datetime.now(timezone.utc).isoformat(), key_id))
+        if cur.rowcount == 0:
+            raise NotFound(f"key {key_id!r} does not exist or is already revoked")
+
+    def list(self) -> list[dict]:
+        rows = self.store.connection().execute(
+            "SELECT id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at").fetchall()
+        return [{"id": r[0], "name": r[1], "scopes": json.loads(r[2]), "created_at": r[3], "revoked_at": r[4]}
+                for r in rows]
