@@ -97,3 +97,32 @@ def test_streamed_body_without_length_is_cut_off(runtime: Runtime) -> None:
         r = small.post("/collections/caps/documents", content=chunks(),
                        headers={"content-type": "multipart/form-data; boundary=zzz"})
         assert r.status_code == 413
+
+
+def test_files_per_upload_cap_is_400(runtime: Runtime) -> None:
+    settings = runtime.settings.model_copy(deep=True)
+    settings.limits.max_files_per_upload = 2
+    with TestClient(create_app(runtime=runtime, settings=settings)) as small:
+        files = [("files", (f"f{i}.txt", f"Note {i} about herons.".encode())) for i in range(3)]
+        r = small.post("/collections/capsfiles/documents", files=files)
+        assert r.status_code == 400 and "limit is 2" in r.json()["detail"]
+        assert small.get("/collections/capsfiles/documents").status_code == 404
+
+
+def test_max_tokens_is_capped_by_settings(client: TestClient, runtime: Runtime) -> None:
+    client.post("/collections/capstok/documents", files=[("files", ("t.md", docs.markdown("T", {
+        "Tides": "The Carrow estuary has two high tides a day, and the ferry waits for the morning one."})))])
+    seen: list[int] = []
+    real = runtime.generator.generate
+
+    def spy(prompt, max_tokens, stop=None):
+        seen.append(max_tokens)
+        return real(prompt, max_tokens, stop)
+
+    runtime.generator.generate = spy
+    try:
+        r = client.post("/collections/capstok/query",
+                        json={"question": "How many high tides does the Carrow estuary have?", "max_tokens": 100000})
+    finally:
+        del runtime.generator.generate
+    assert r.status_code == 200 and seen == [runtime.settings.llm.max_new_tokens]
