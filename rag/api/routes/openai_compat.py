@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import PrincipalDep, RuntimeDep, collection_name
 from rag.api.schemas import AnswerOut
+from rag.api.streaming import AnswerStream
 from rag.errors import InvalidInput, NotFound
 from rag.types import Answer
 
@@ -107,10 +107,8 @@ async def chat(body: ChatIn, runtime: RuntimeDep, principal: PrincipalDep, reque
                              "message": {"role": "assistant", "content": answer.text}}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
                 "groundwork": _extra(answer)}
-    stop = threading.Event()
-    events = runtime.service.ask_stream(collection, question, max_tokens=args[4], stop=stop)
-    first = await run_in_threadpool(next, events)  # errors here are still plain HTTP statuses
-    return StreamingResponse(_stream(first, events, stop, request, completion_id, created, body.model),
+    stream = await AnswerStream.start(runtime.service, collection, question, max_tokens=args[4])
+    return StreamingResponse(_stream(stream, request, completion_id, created, body.model),
                              media_type="text/event-stream")
 
 
@@ -124,7 +122,7 @@ def _extra(answer: Answer) -> dict:
             "timings_ms": out["timings_ms"]}
 
 
-async def _stream(first, events, stop: threading.Event, request: Request, completion_id: str,
+async def _stream(stream: AnswerStream, request: Request, completion_id: str,
                   created: int, model: str) -> AsyncIterator[bytes]:
     def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> bytes:
         payload: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
@@ -133,22 +131,12 @@ async def _stream(first, events, stop: threading.Event, request: Request, comple
             payload["groundwork"] = extra
         return f"data: {json.dumps(payload)}\n\n".encode()
 
-    item = first
     yield chunk({"role": "assistant", "content": ""})
-    try:
-        while True:
-            if isinstance(item, Answer):
-                # The final text may differ from the streamed pieces by the citation markers
-                # added after generation; they arrive here, with the structured citations.
-                yield chunk({}, "stop", _extra(item))
-                yield b"data: [DONE]\n\n"
-                return
+    async for item in stream.items(request):
+        if isinstance(item, Answer):
+            # The final text may differ from the streamed pieces by the citation markers
+            # added after generation; they arrive here, with the structured citations.
+            yield chunk({}, "stop", _extra(item))
+            yield b"data: [DONE]\n\n"
+        else:
             yield chunk({"content": item})
-            if await request.is_disconnected():
-                return
-            item = await run_in_threadpool(next, events, None)
-            if item is None:
-                return
-    finally:
-        stop.set()
-        await run_in_threadpool(events.close)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
@@ -11,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CollectionName, ServiceDep
+from rag.api.streaming import AnswerStream
 from rag.api.schemas import AnswerOut, ErrorOut, FiltersIn, QueryIn, SearchHitOut, SearchIn, SearchOut
 from rag.types import Answer, Filters
 
@@ -38,35 +38,21 @@ async def query(name: CollectionName, body: QueryIn, service: ServiceDep, reques
     args = (name, body.question, body.top_k, _filters(body.filters), body.max_tokens, body.mode)
     if not body.stream:
         return AnswerOut.of(await run_in_threadpool(service.ask, *args))
-    stop = threading.Event()
-    events = service.ask_stream(*args, stop=stop)
-    # Errors that belong to the request itself (unknown collection, bad question) must still be
-    # a proper HTTP status, so the generator is advanced to its first event before streaming.
-    first = await run_in_threadpool(next, events)
-    return StreamingResponse(_sse(first, events, stop, request), media_type="text/event-stream",
+    stream = await AnswerStream.start(service, *args)
+    return StreamingResponse(_sse(stream, request), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
 
-async def _sse(first, events, stop: threading.Event, request: Request) -> AsyncIterator[bytes]:
+async def _sse(stream: AnswerStream, request: Request) -> AsyncIterator[bytes]:
     def encode(event: str, data: dict) -> bytes:
         return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
-    item = first
-    try:
-        while True:
-            if isinstance(item, Answer):
-                yield encode("answer", AnswerOut.of(item).model_dump(mode="json"))
-                yield encode("done", {})
-                return
+    async for item in stream.items(request):
+        if isinstance(item, Answer):
+            yield encode("answer", AnswerOut.of(item).model_dump(mode="json"))
+            yield encode("done", {})
+        else:
             yield encode("token", {"text": item})
-            if await request.is_disconnected():
-                return
-            item = await run_in_threadpool(next, events, None)
-            if item is None:
-                return
-    finally:
-        stop.set()  # the client went away (or we are done): stop generating
-        await run_in_threadpool(events.close)
 
 
 @router.post("/collections/{name}/search", response_model=SearchOut,
