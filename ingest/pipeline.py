@@ -20,7 +20,7 @@ from ingest.parsing import parse
 from ingest.sources import check_container, detect_kind, display_path
 from rag import faults
 from rag.embedding import Embedder
-from rag.errors import ParseFailed, RagError, UnsupportedType
+from rag.errors import ParseFailed, UnsupportedType
 from rag.store.sqlite import DocumentWrite, SQLiteStore
 from rag.store.vectors import VectorIndexes
 
@@ -218,4 +218,3 @@ class Ingestor:
         os.replace(tmp, path)
 
 
-__all__ = ["FileOutcome", "IncomingFile", "Ingestor", "RagError", "config_hash", "document_id"]

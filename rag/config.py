@@ -67,7 +67,6 @@ class LimitSettings(BaseModel):
     max_files_per_upload: int = Field(100, ge=1)
     max_question_chars: int = Field(2000, ge=1)
     max_pending_questions: int = Field(8, ge=1, description="LLM queue length before 429")
-    parse_timeout_s: float = Field(120.0, gt=0)
 
 
 class Settings(BaseSettings):

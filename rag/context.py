@@ -30,10 +30,6 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
-def whole_chunks(hits: Sequence[ScoredChunk]) -> list[Evidence]:
-    return [Evidence(h, h.chunk.text) for h in hits]
-
-
 def best_sentences(question: str, hits: Sequence[ScoredChunk], embedder: Embedder,
                    max_sentences: int, neighbours: int = 0) -> list[Evidence]:
     """Keep the `max_sentences` sentences most similar to the question (across the hits),

@@ -56,9 +56,6 @@ class TransformersGenerator:
         self._model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True)
         self._model.eval()
 
-    def prompt_tokens(self, prompt: Prompt) -> int:
-        return len(self._encode(prompt)["input_ids"][0])
-
     def _encode(self, prompt: Prompt):
         messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
         return self._tokenizer.apply_chat_template(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from rag.errors import InvalidInput, NotFound
 from rag.store.sqlite import SQLiteStore
@@ -48,7 +47,6 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class JobStore:

@@ -215,14 +215,6 @@ class SQLiteStore:
             conn.execute("COMMIT")
 
     # -- collections -------------------------------------------------------------------
-    def ensure_collection(self, name: str) -> CollectionInfo:
-        """Return the collection, creating it on first use."""
-        with self.write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (name, _now())
-            )
-        return self.get_collection(name)
-
     def get_collection(self, name: str) -> CollectionInfo:
         row = self.connection().execute(
             """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -36,7 +37,6 @@ def test_answers_follow_the_folder(client: TestClient, runtime: Runtime, tmp_pat
 
     (tmp_path / "harbour.md").write_bytes(_doc("Torvald Brekke"))
     stamp = time.time() + 5
-    import os
     os.utime(tmp_path / "harbour.md", (stamp, stamp))
     r = client.post(f"/sources/{source_id}/sync")
     assert r.status_code == 202
