@@ -67,13 +67,16 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
     from ingest.pipeline import IncomingFile
     from rag.bootstrap import build_runtime
 
-    files = sorted({f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()})
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
+    # A file is named by its file name; files inside a folder by their path below it, so
+    # two notes.md in different sub-folders stay two documents.
+    named = {f: (f.name if p.is_file() else f.relative_to(p).as_posix())
+             for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*"))) if f.is_file()}
+    files = list(named)
     runtime = build_runtime(_settings(data_dir), load_llm=False)
-    incoming = [IncomingFile(p.name, p.read_bytes(),
-                             source=str(p.resolve())) for p in files]
+    incoming = [IncomingFile(named[f], f.read_bytes(), source=str(f.resolve())) for f in files]
     with tqdm(total=len(incoming), desc=f"ingesting into {collection}", unit="file") as bar:
         outcomes = runtime.ingestor.ingest_many(collection, incoming, progress=lambda n: bar.update(n - bar.n))
     counts: dict[str, int] = {}

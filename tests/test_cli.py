@@ -18,22 +18,24 @@ def test_ingest_then_search_and_rerun_is_noop(tmp_path: Path, runtime: Runtime) 
     (folder / "ferries.md").write_bytes(docs.markdown("Ferries", {"Timetable": "The Kelby ferry leaves at 06:10."}))
     (folder / "sub" / "notes.docx").write_bytes(docs.docx("Notes", {"Stores": "The Kelby store sells rope."}))
     (folder / "sub" / "junk.bin").write_bytes(b"\x00\x01\x02" * 100)
+    (folder / "other").mkdir()
+    (folder / "other" / "notes.docx").write_bytes(docs.docx("Notes", {"Stores": "The Kelby mill grinds oats."}))
     data = ["--data-dir", str(tmp_path / "data")]
     runner = CliRunner()
 
     first = runner.invoke(app, ["ingest", str(folder), "--collection", "cli", *data])
     assert first.exit_code == 0, first.output
-    assert "2 added" in first.output and "1 failed" in first.output and "junk.bin" in first.output
+    assert "3 added" in first.output and "1 failed" in first.output and "junk.bin" in first.output
 
     again = runner.invoke(app, ["ingest", str(folder), "--collection", "cli", *data])
-    assert "2 unchanged" in again.output
+    assert "3 unchanged" in again.output
 
     found = runner.invoke(app, ["search", "When does the Kelby ferry leave?", "-c", "cli", *data])
     ranked = [line.split() for line in found.output.splitlines() if re.match(r"^-?\d\.\d{3}  ", line)]
     assert found.exit_code == 0 and ranked and ranked[0][1] == "ferries.md", found.output
 
     listed = runner.invoke(app, ["collections", *data])
-    assert "cli\t2 documents" in listed.output
+    assert "cli\t3 documents" in listed.output  # sub/notes.docx and other/notes.docx are two
 
 
 def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
