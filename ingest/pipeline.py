@@ -23,6 +23,7 @@ from rag.embedding import Embedder
 from rag.errors import ParseFailed, UnsupportedType
 from rag.store.sqlite import DocumentWrite, SQLiteStore
 from rag.store.vectors import VectorIndexes
+from rag.types import Document
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,9 @@ class Ingestor:
             return FileOutcome(name, "failed", reason=str(exc))
         doc_id = document_id(collection, name)
         content_hash = hashlib.sha256(file.data).hexdigest()
-        if self._unchanged(collection, name, content_hash):
-            return self._unchanged_outcome(collection, name)
+        existing, unchanged = self._lookup(collection, name, content_hash)
+        if unchanged:
+            return _unchanged_outcome(existing)
         try:
             check_container(file.data, name, kind.name)
             drafts = self.chunker.chunk(parse(file.data, name, kind.name))
@@ -152,7 +154,7 @@ class Ingestor:
         vectors = self.embedder.embed_documents(texts)
         for _, p in batch:
             self._keep_original(p.content_hash, p.file.data)
-        out: list[tuple[int, FileOutcome]] = []
+        statuses: list[str] = []  # per batch entry: added / updated / unchanged
         writes: list[DocumentWrite] = []
         offset = 0
         with self.lock(collection):
@@ -161,12 +163,12 @@ class Ingestor:
                 span = vectors[offset: offset + len(p.drafts)]
                 offset += len(p.drafts)
                 # Re-check under the lock: a concurrent upload of the same bytes may have won.
-                if p.document_id in seen_in_batch or self._unchanged(collection, p.name, p.content_hash):
-                    out.append((i, None))  # resolved below, after the write
+                existing, unchanged = self._lookup(collection, p.name, p.content_hash)
+                if p.document_id in seen_in_batch or unchanged:
+                    statuses.append("unchanged")
                     continue
                 seen_in_batch.add(p.document_id)
-                existed = self.store.find_document(collection, p.name) is not None
-                out.append((i, FileOutcome(p.name, "updated" if existed else "added", p.document_id)))
+                statuses.append("updated" if existing is not None else "added")
                 writes.append(DocumentWrite(
                     document_id=p.document_id, name=p.name, source=p.file.source, content_hash=p.content_hash,
                     config_hash=self.config_hash, size=len(p.file.data), mime_type=p.mime_type,
@@ -176,14 +178,15 @@ class Ingestor:
                 write = self.store.replace_documents(collection, writes)
                 faults.hit("after_chunks_committed")  # SQLite has it, FAISS does not yet
                 self.indexes.apply(write, np.vstack([w.embeddings for w in writes]))
+        # The write returns the stored documents (with their new versions): no re-reading.
+        written = {doc.id: doc for doc in write.documents} if writes else {}
         resolved = []
-        for (i, outcome), (_, p) in zip(out, batch):
-            if outcome is None:
-                resolved.append((i, self._unchanged_outcome(collection, p.name)))
-                continue
-            doc = self.store.find_document(collection, p.name)
-            resolved.append((i, FileOutcome(p.name, outcome.status, p.document_id,
-                                            doc.version if doc else None, len(p.drafts))))
+        for status, (i, p) in zip(statuses, batch):
+            if status == "unchanged":
+                resolved.append((i, _unchanged_outcome(self.store.find_document(collection, p.name))))
+            else:
+                doc = written[p.document_id]
+                resolved.append((i, FileOutcome(p.name, status, p.document_id, doc.version, len(p.drafts))))
         return resolved
 
     def delete(self, collection: str, doc_id: str) -> None:
@@ -193,15 +196,13 @@ class Ingestor:
             faults.hit("after_delete_committed")
             self.indexes.apply(write)
 
-    def _unchanged(self, collection: str, name: str, content_hash: str) -> bool:
+    def _lookup(self, collection: str, name: str, content_hash: str) -> tuple[Document | None, bool]:
+        """The stored document of that name, and whether it already holds these bytes under
+        the current parser/chunker/embedder settings."""
         doc = self.store.find_document(collection, name)
-        return (doc is not None and doc.content_hash == content_hash
-                and self.store.document_config_hash(doc.id) == self.config_hash)
-
-    def _unchanged_outcome(self, collection: str, name: str) -> FileOutcome:
-        doc = self.store.find_document(collection, name)
-        assert doc is not None
-        return FileOutcome(name, "unchanged", doc.id, doc.version, doc.chunk_count)
+        unchanged = (doc is not None and doc.content_hash == content_hash
+                     and self.store.document_config_hash(doc.id) == self.config_hash)
+        return doc, unchanged
 
     def _keep_original(self, content_hash: str, data: bytes) -> None:
         # Originals are stored content-addressed under generated names (never the upload's
@@ -218,3 +219,6 @@ class Ingestor:
         os.replace(tmp, path)
 
 
+def _unchanged_outcome(doc: Document | None) -> FileOutcome:
+    assert doc is not None
+    return FileOutcome(doc.name, "unchanged", doc.id, doc.version, doc.chunk_count)

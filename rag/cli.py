@@ -253,7 +253,7 @@ def _eval_setup(dataset_dir: Path, data_dir: Path, load_llm: bool):
     settings = _settings(data_dir).model_copy(update={"load_samples": False})
     runtime = build_runtime(settings, load_llm=load_llm)
     dataset = Dataset.load(dataset_dir)
-    collection = "eval-" + "".join(c if c.isalnum() else "-" for c in dataset.name)[:50]
+    collection = dataset.collection
     with tqdm(total=len(dataset.corpus), desc=f"ingesting {dataset.name}", unit="doc") as bar:
         counts = ingest_dataset(runtime, dataset, collection, progress=lambda done, _: bar.update(done - bar.n))
     typer.echo(f"corpus: {', '.join(f'{v} {k}' for k, v in counts.items())}")

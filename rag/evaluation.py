@@ -48,6 +48,11 @@ class Dataset:
                     qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
         return cls(folder.name, corpus, {q: queries[q] for q in qrels if q in queries}, qrels)
 
+    @property
+    def collection(self) -> str:
+        """The scratch collection this dataset is ingested into."""
+        return "eval-" + "".join(c if c.isalnum() else "-" for c in self.name)[:50]
+
     def doc_name(self, corpus_id: str) -> str:
         return f"{corpus_id}.txt"
 

@@ -58,9 +58,10 @@ class HybridRetriever:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
         info = self.store.get_collection(collection)  # NotFound for an unknown collection
         vector = self.embedder.embed_query(query)
-        terms = [t for t in _TOKEN.findall(query.lower())]
+        terms = _TOKEN.findall(query.lower())
         n = max(k, self.fusion.candidates) if mode == "hybrid" else k
         for _ in range(_ATTEMPTS):
+            cosines: dict[int, float] = {}  # exact cosine per candidate, filled as it is computed
             # Restrict the scan before ranking, so a strict filter still yields k permitted hits.
             allowed = self.store.allowed_chunk_ids(info.id, filters) if filters.active else None
             dense = self.indexes.search(info.id, vector, n, allowed) if mode != "lexical" else []
@@ -70,18 +71,19 @@ class HybridRetriever:
             elif mode == "lexical":
                 ranked = lexical[:k]
             else:
-                ranked = self._fuse(dense, lexical, vector)[:k]
+                ranked = self._fuse(dense, lexical, vector, cosines)[:k]
             rows = self.store.load_chunks([cid for cid, _ in ranked])
             if all(cid in rows for cid, _ in ranked):
                 break
             # A write committed between the index search and the SQLite read: search again in
             # the newer snapshot, so the query sees the new state whole instead of a gap.
-        relevance = self._cosines(vector, [cid for cid, _ in ranked if cid in rows], dict(dense))
+        cosines.update(dense)
+        relevance = self._cosines(vector, [cid for cid, _ in ranked if cid in rows], cosines)
         return [ScoredChunk(*rows[cid], score=score, relevance=relevance.get(cid))
                 for cid, score in ranked if cid in rows]
 
     def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
-              vector: np.ndarray) -> list[tuple[int, float]]:
+              vector: np.ndarray, cosines: dict[int, float]) -> list[tuple[int, float]]:
         if self.fusion.method == "rrf":
             scores: dict[int, float] = {}
             for ranking in (dense, lexical):
@@ -92,6 +94,7 @@ class HybridRetriever:
             # scored 0 on the dense side just because it fell outside the dense top-n.
             ids = list(dict.fromkeys([cid for cid, _ in dense] + [cid for cid, _ in lexical]))
             cos = self._cosines(vector, ids, dict(dense))
+            cosines.update(cos)  # reused for the relevance of the results: no second read
             lex = dict(lexical)
             d_norm = _minmax({cid: cos.get(cid, 0.0) for cid in ids})
             l_norm = _minmax({cid: lex.get(cid, 0.0) for cid in ids}) if lex else {}

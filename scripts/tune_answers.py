@@ -25,7 +25,7 @@ CONFIGS = {
 def main(dataset_dir: Path, data_dir: Path, limit: int, only: list[str]) -> None:
     runtime = build_runtime(Settings(data_dir=data_dir, load_samples=False))
     ds = Dataset.load(dataset_dir)
-    collection = "eval-" + "".join(c if c.isalnum() else "-" for c in ds.name)[:50]
+    collection = ds.collection
     base = runtime.service.options
     rows = {}
     for name, changes in CONFIGS.items():

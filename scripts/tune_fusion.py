@@ -16,7 +16,7 @@ from rag.retrieval import FusionConfig
 def main(dataset_dir: Path, data_dir: Path) -> None:
     runtime = build_runtime(Settings(data_dir=data_dir, load_samples=False), load_llm=False)
     ds = Dataset.load(dataset_dir)
-    collection = "eval-" + "".join(c if c.isalnum() else "-" for c in ds.name)[:50]
+    collection = ds.collection
     rows = {}
     configs = [FusionConfig("rrf", rrf_k=k) for k in (10, 60)] + [
         FusionConfig("convex", alpha=a, candidates=c) for a in (0.5, 0.6, 0.7, 0.8, 0.9) for c in (20, 50)]

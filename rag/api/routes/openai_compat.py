@@ -97,23 +97,19 @@ async def chat(body: ChatIn, runtime: RuntimeDep, principal: PrincipalDep, reque
     if not principal.can("read", collection):
         raise NotFound(f"collection {collection!r} does not exist")
     question = standalone_question(body.messages)
-    args = (collection, question, None, None, body.max_completion_tokens or body.max_tokens)
+    max_tokens = body.max_completion_tokens or body.max_tokens
     completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
     created = int(time.time())
     if not body.stream:
-        answer = await run_in_threadpool(_ask, runtime, *args)
+        answer = await run_in_threadpool(lambda: runtime.service.ask(collection, question, max_tokens=max_tokens))
         return {"id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": answer.text}}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
                 "groundwork": _extra(answer)}
-    stream = await AnswerStream.start(runtime.service, collection, question, max_tokens=args[4])
+    stream = await AnswerStream.start(runtime.service, collection, question, max_tokens=max_tokens)
     return StreamingResponse(_stream(stream, request, completion_id, created, body.model),
                              media_type="text/event-stream")
-
-
-def _ask(runtime, collection: str, question: str, _top_k, _filters, max_tokens) -> Answer:
-    return runtime.service.ask(collection, question, max_tokens=max_tokens)
 
 
 def _extra(answer: Answer) -> dict:
