@@ -54,11 +54,22 @@ class Chunker:
                 self._emit(drafts, "\n".join(buffer), buffer_page, section)
             buffer, buffer_tokens, buffer_page = [], 0, None
 
+        section_empty = False  # a title with nothing under it is still text to keep
+
+        def close_section() -> None:
+            if section_empty and section is not None:
+                for piece in self._split(section, budget):
+                    self._emit(drafts, piece, None, None)
+
         for el in elements:
             if el.kind == "Title":
                 flush()
-                section = el.text[:300]
+                close_section()
+                # A title too long to be a heading (unstructured calls a one-line file a
+                # Title) is kept whole by close_section; only 300 characters label chunks.
+                section, section_empty = el.text, True
                 continue
+            section_empty = False
             tokens = self.count(el.text)
             if tokens > budget - self._header_tokens(section):
                 flush()
@@ -74,10 +85,11 @@ class Chunker:
             buffer.append(el.text)
             buffer_tokens += tokens + 1
         flush()
+        close_section()
         return drafts
 
     def _header_tokens(self, section: str | None) -> int:
-        return self.count(section) + 1 if section else 0
+        return self.count(section[:300]) + 1 if section else 0
 
     def _split(self, text: str, budget: int) -> list[str]:
         budget = max(budget, 16)
@@ -107,6 +119,7 @@ class Chunker:
     def _emit(self, drafts: list[ChunkDraft], body: str, page: int | None, section: str | None) -> None:
         # The section title travels with every chunk of the section: it is what a question
         # usually names, and it tells the LLM where the passage comes from.
+        section = section[:300] if section else None
         text = f"{section}\n{body}" if section and not body.startswith(section) else body
         drafts.append(ChunkDraft(text=text, position=len(drafts), page=page, section=section,
                                  token_count=self.count(text)))

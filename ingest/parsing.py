@@ -14,7 +14,13 @@ from rag.models import resolve_spacy_model
 
 log = logging.getLogger(__name__)
 
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Zero-width, soft-hyphen, BOM and bidirectional controls (RLO/LRI/...): invisible, used to
+# hide instructions or spoof text, and they split words so search cannot find them.
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\u2066-\u2069\u202a-\u202e\ufeff\u00ad\u061c]")
+# unstructured's text partitioner needs memory many times the size of a paragraph (a 5 MB
+# single line took over 1.5 GB); long lines are broken at a space into bounded paragraphs.
+_LONG_LINE = 4000
+_TEXT_KINDS = ("TXT", "MD")
 _SPACY_LOCK = threading.Lock()
 _spacy_ready = False
 
@@ -56,14 +62,75 @@ def use_packaged_spacy_model() -> None:
 def normalise_text(text: str) -> str:
     """NFC, no zero-width or soft-hyphen characters, no NULs; whitespace runs kept tidy."""
     text = unicodedata.normalize("NFC", text).replace("\x00", "")
-    text = _ZERO_WIDTH.sub("", text)
+    text = _INVISIBLE.sub("", text)
     return re.sub(r"[ \t\r\f\v]+", " ", text).strip()
+
+
+def bound_input(data: bytes, kind: str, max_chars: int) -> tuple[bytes, bool]:
+    """Cut text-like input to `max_chars` bytes and break over-long lines; (data, truncated).
+
+    Bytes, not characters: every character is at least one byte, so the text stays within
+    the bound whatever the encoding. Only whitespace is changed for the lines.
+    """
+    truncated = len(data) > max_chars
+    if kind not in _TEXT_KINDS and kind != "HTML":
+        return data, False
+    if truncated:
+        cut = data[:max_chars]
+        space = max(cut.rfind(b" "), cut.rfind(b"\n"))
+        data = cut[:space] if space > max_chars // 2 else cut
+    if kind in _TEXT_KINDS and len(data) > _LONG_LINE:
+        data = b"\n".join(_break_line(line) if len(line) > _LONG_LINE else line for line in data.split(b"\n"))
+    return data, truncated
+
+
+def _break_line(line: bytes) -> bytes:
+    parts, start = [], 0
+    while len(line) - start > _LONG_LINE:
+        space = line.find(b" ", start + _LONG_LINE, start + 2 * _LONG_LINE)
+        if space < 0:  # no space at all (a blob): a hard cut, still bounded
+            parts.append(line[start:start + 2 * _LONG_LINE])
+            start += 2 * _LONG_LINE
+            continue
+        parts.append(line[start:space])
+        start = space + 1
+    parts.append(line[start:])
+    return b"\n\n".join(parts)
+
+
+def bound_elements(elements: list[Element], max_chars: int) -> tuple[list[Element], bool]:
+    """Keep elements until their text reaches `max_chars`; (elements, truncated)."""
+    kept, total = [], 0
+    for el in elements:
+        if total + len(el.text) > max_chars:
+            room = max_chars - total
+            if room > 0:
+                kept.append(Element(el.text[:room], el.kind, el.page))
+            return kept, True
+        kept.append(el)
+        total += len(el.text)
+    return kept, False
+
+
+def _check_pdf(data: bytes, filename: str) -> None:
+    from pypdf import PdfReader
+
+    try:
+        encrypted = PdfReader(io.BytesIO(data), strict=False).is_encrypted
+    except Exception:  # unreadable structure: let the partitioner try, it recovers more
+        return
+    if encrypted:
+        raise ParseFailed(f"{filename!r} is an encrypted (password-protected) PDF; "
+                          "remove the password and upload it again")
 
 
 def parse(data: bytes, filename: str, kind: str) -> list[Element]:
     """Partition a file; raises ParseFailed with the reason if it cannot be read."""
     use_packaged_spacy_model()
     from unstructured.partition.auto import partition
+
+    if kind == "PDF":
+        _check_pdf(data, filename)
 
     kwargs: dict = {"file": io.BytesIO(data), "metadata_filename": filename}
     if kind == "PDF":

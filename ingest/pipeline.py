@@ -11,12 +11,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ingest.chunking import Chunker
-from ingest.parsing import parse
+from ingest.parsing import Element, bound_elements, bound_input
 from ingest.sources import check_container, detect_kind, display_path
 from rag import faults
 from rag.embedding import Embedder
@@ -38,6 +38,7 @@ class FileOutcome:
     version: int | None = None
     chunks: int = 0
     reason: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class _Prepared:
     mime_type: str
     file: "IncomingFile"
     drafts: list
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,26 @@ def config_hash(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class Parser(Protocol):
+    """Turns a file's bytes into text elements (ingest.isolation.IsolatedParser in the service)."""
+
+    def parse(self, data: bytes, filename: str, kind: str) -> list[Element]: ...
+
+
 class Ingestor:
     """Ingests files into collections; one writer per collection, readers never wait."""
 
     def __init__(self, store: SQLiteStore, indexes: VectorIndexes, embedder: Embedder,
-                 chunker: Chunker, config_hash: str, files_dir: Path):
+                 chunker: Chunker, config_hash: str, files_dir: Path, parser: Parser,
+                 max_text_chars: int = 2_000_000):
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
         self.chunker = chunker
         self.config_hash = config_hash
         self.files_dir = Path(files_dir)
+        self.parser = parser
+        self.max_text_chars = max_text_chars
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
 
@@ -144,10 +155,15 @@ class Ingestor:
             return _unchanged_outcome(existing)
         try:
             check_container(file.data, name, kind.name)
-            drafts = self.chunker.chunk(parse(file.data, name, kind.name))
+            # Bounded before parsing (text input) and after (what any parser extracted).
+            data, cut_before = bound_input(file.data, kind.name, self.max_text_chars)
+            elements, cut_after = bound_elements(self.parser.parse(data, name, kind.name), self.max_text_chars)
+            drafts = self.chunker.chunk(elements)
         except ParseFailed as exc:
             return FileOutcome(name, "failed", document_id=doc_id, reason=str(exc))
-        return _Prepared(name, doc_id, content_hash, kind.mime_type, file, drafts)
+        note = (f"only the first {self.max_text_chars:,} characters were ingested "
+                "(RAG_INGEST__MAX_TEXT_CHARS)") if cut_before or cut_after else None
+        return _Prepared(name, doc_id, content_hash, kind.mime_type, file, drafts, note)
 
     def _commit(self, collection: str, batch: list[tuple[int, "_Prepared"]]) -> list[tuple[int, FileOutcome]]:
         texts = [d.text for _, p in batch for d in p.drafts]
@@ -186,7 +202,8 @@ class Ingestor:
                 resolved.append((i, _unchanged_outcome(self.store.find_document(collection, p.name))))
             else:
                 doc = written[p.document_id]
-                resolved.append((i, FileOutcome(p.name, status, p.document_id, doc.version, len(p.drafts))))
+                resolved.append((i, FileOutcome(p.name, status, p.document_id, doc.version, len(p.drafts),
+                                                note=p.note)))
         return resolved
 
     def delete(self, collection: str, doc_id: str) -> None:

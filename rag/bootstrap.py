@@ -19,7 +19,8 @@ from rag.store.sources import SourceStore
 from rag.config import Settings
 from rag.embedding import SentenceTransformerEmbedder
 from rag.generation import TransformersGenerator
-from rag.models import converted_llm_dir, resolve_embedding_model, resolve_llm
+from ingest.isolation import IsolatedParser, ParseLimits
+from rag.models import converted_llm_dir, resolve_adapter, resolve_embedding_model, resolve_llm
 from rag.retrieval import FusionConfig, HybridRetriever
 from rag.service import AskOptions, RagService
 from rag.store.sqlite import SQLiteStore
@@ -47,6 +48,7 @@ class Runtime:
     runner: JobRunner
     scheduler: Scheduler
     keys: KeyStore
+    parser: IsolatedParser
 
     def start_background(self) -> None:
         """Start the job runner and the cron scheduler (the API does; one-shot CLI commands don't)."""
@@ -64,10 +66,11 @@ def build_runtime(
     load_llm: bool = True,
     embedder: SentenceTransformerEmbedder | None = None,
     generator: TransformersGenerator | None = None,
+    parser: IsolatedParser | None = None,
 ) -> Runtime:
     """Open the store, load models, verify (or rebuild) every FAISS index.
 
-    Pass already-warm `embedder` / `generator` to share loaded models between runtimes
+    Pass already-warm `embedder` / `generator` / `parser` to share them between runtimes
     (a restart inside one process, or a test session).
     """
     faults.arm(settings.fault_point, settings.fault_after)
@@ -85,14 +88,18 @@ def build_runtime(
         max_tokens=min(settings.chunking.max_tokens, embedder.max_tokens - 2),  # room for [CLS]/[SEP]
         overlap_tokens=settings.chunking.overlap_tokens,
     )
+    if parser is None:
+        limits = settings.ingest
+        parser = IsolatedParser(ParseLimits(limits.parse_timeout_s, limits.parse_memory_mb, limits.parse_workers))
     ingestor = Ingestor(
         store, indexes, embedder, Chunker(embedder.count_tokens, chunker_config),
         config_hash(parser=PARSER_VERSION, chunker=chunker_config, embedder=settings.embedding.model),
-        settings.files_dir,
+        settings.files_dir, parser, settings.ingest.max_text_chars,
     )
     # Resolving the LLM may convert a GGUF (~20 s): only done when the LLM is wanted.
     if generator is None:
-        generator = TransformersGenerator(llm_dir(settings) if load_llm else "(not loaded)", settings.llm.threads)
+        generator = TransformersGenerator(llm_dir(settings) if load_llm else "(not loaded)", settings.llm.threads,
+                                          resolve_adapter(settings.llm.adapter, settings.llm.model))
     if load_llm and settings.llm.preload:
         generator.warm_up()
     options = AskOptions(
@@ -110,7 +117,7 @@ def build_runtime(
     runner = JobRunner(jobs, Syncer(ingestor, sources, jobs), timedelta(seconds=settings.job_lease_s))
     scheduler = Scheduler(sources, jobs, runner)
     return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states,
-                   jobs, sources, runner, scheduler, KeyStore(store))
+                   jobs, sources, runner, scheduler, KeyStore(store), parser)
 
 
 def llm_dir(settings: Settings) -> Path | str:

@@ -314,5 +314,50 @@ def eval_refusal_cmd(dataset: DatasetOpt, out: Annotated[Path | None, typer.Opti
     _emit({"dataset": str(dataset), "curve": curve}, out)
 
 
+@app.command()
+def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (question, passage, answer)")] = Path("../shared/data/conflicts-train"),
+         out: Annotated[Path, typer.Option(help="run folder: checkpoints/ and adapter/")] = Path("data/tune"),
+         max_steps: Annotated[int, typer.Option(help="optimizer steps; -1 runs --epochs")] = 110,
+         epochs: Annotated[float, typer.Option()] = 1.0,
+         seed: Annotated[int, typer.Option()] = 13,
+         max_passages: Annotated[int, typer.Option(help="passages per example: 1..N")] = 3,
+         refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = 0.2,
+         holdout: Annotated[int, typer.Option(help="rows kept out for the final report")] = 100,
+         rank: Annotated[int, typer.Option(help="LoRA rank")] = 8,
+         learning_rate: Annotated[float, typer.Option()] = 4e-4,
+         batch_size: Annotated[int, typer.Option(help="1 avoids padding, the cheapest on a CPU")] = 1,
+         grad_accum: Annotated[int, typer.Option(help="examples per optimizer step = batch x this")] = 8,
+         save_every: Annotated[int, typer.Option(help="checkpoint every N steps")] = 10,
+         fresh: Annotated[bool, typer.Option("--fresh", help="ignore existing checkpoints")] = False) -> None:
+    """LoRA-tune the LLM for grounded, cited answers (resumes from the last checkpoint).
+
+    Copy OUT/adapter to rag/adapters/smollm2-grounded to ship it, or point
+    RAG_LLM__ADAPTER at it.
+    """
+    import shutil
+
+    from rag.bootstrap import llm_dir
+    from rag.embedding import SentenceTransformerEmbedder
+    from rag.models import resolve_embedding_model
+    from rag.tuning import CHECKPOINT_DIR, TuneConfig, tune as run_tune
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    if fresh:
+        shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+    config = TuneConfig(data=data, out=out, seed=seed, max_steps=max_steps, epochs=epochs,
+                        max_passages=max_passages, refusal_share=refusal_share, holdout=holdout, rank=rank,
+                        learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
+                        save_every=save_every)
+    embedder = SentenceTransformerEmbedder(resolve_embedding_model(settings.embedding.model))
+    embedder.warm_up()
+    try:
+        report = run_tune(config, llm_dir(settings), embedder)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(json.dumps(report.__dict__, indent=2))
+    typer.echo(f"adapter: {out / 'adapter'} (card: {out / 'adapter' / 'README.md'})")
+
+
 if __name__ == "__main__":
     app()

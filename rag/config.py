@@ -25,6 +25,10 @@ class LLMSettings(BaseModel):
     model: str = "default"
     # For a GGUF model: the file name inside `model` (a folder); ignored otherwise.
     gguf_file: str | None = None
+    # LoRA adapter merged into the model at load: "default" is the one `rag tune` trained for
+    # the default model (rag/adapters/, used only with model "default"), "none" turns it
+    # off, anything else is a path to a peft adapter folder.
+    adapter: str = "default"
     max_new_tokens: int = Field(96, ge=1, le=2048)
     threads: int | None = Field(None, ge=1, description="torch threads; None keeps torch's default")
     # Load the LLM at start (True) or at the first question (False: faster start).
@@ -36,6 +40,19 @@ class ChunkingSettings(BaseModel):
 
     max_tokens: int = Field(200, ge=16, le=512)
     overlap_tokens: int = Field(24, ge=0, le=128)
+
+
+class IngestSettings(BaseModel):
+    """Limits on the parser worker process that reads untrusted files."""
+
+    # A file that takes longer, or grows the worker past the memory limit, has its worker
+    # killed and fails with the reason; the server is unaffected.
+    parse_timeout_s: float = Field(120.0, gt=0)
+    parse_memory_mb: int = Field(2048, ge=256)
+    parse_workers: int = Field(1, ge=1, le=16)
+    # Text kept per document (more is cut, and the upload says so): bounds memory, chunks
+    # and embedding time for a 50 MB single line or a 10,000-page PDF.
+    max_text_chars: int = Field(2_000_000, ge=1000)
 
 
 class RetrievalSettings(BaseModel):
@@ -94,6 +111,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     llm: LLMSettings = LLMSettings()
     chunking: ChunkingSettings = ChunkingSettings()
+    ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     limits: LimitSettings = LimitSettings()
 

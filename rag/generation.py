@@ -26,9 +26,10 @@ class Generator(Protocol):
 class TransformersGenerator:
     """Greedy decoding with a Hugging Face causal LM loaded from a local folder."""
 
-    def __init__(self, model_dir: Path | str, threads: int | None = None):
+    def __init__(self, model_dir: Path | str, threads: int | None = None, adapter: Path | None = None):
         self.model_dir = str(model_dir)
         self.threads = threads
+        self.adapter = adapter  # a peft LoRA folder merged into the weights at load
         self._model = None
         self._tokenizer = None
         # Two cores: parallel generations would only slow each other down.
@@ -53,7 +54,13 @@ class TransformersGenerator:
         if self.threads:
             torch.set_num_threads(self.threads)
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-        self._model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True)
+        if self.adapter is not None:
+            from peft import PeftModel
+
+            # Merged once, so answering costs exactly what the base model costs.
+            model = PeftModel.from_pretrained(model, str(self.adapter)).merge_and_unload()
+        self._model = model
         self._model.eval()
 
     def _encode(self, prompt: Prompt):

@@ -34,13 +34,13 @@ _STOP = frozenset(
 )
 
 
-def build_prompt(question: str, context: Sequence[ScoredChunk], texts: Sequence[str] | None = None) -> Prompt:
+def build_prompt(question: str, passages: Sequence[str]) -> Prompt:
     """Number the passages and quote them inside delimiters a document cannot close.
 
-    `texts` replaces what is shown of each chunk (e.g. only its most relevant sentences).
+    The service and `rag tune` both build prompts here, so the adapter is trained on
+    exactly the prompts it will see.
     """
-    shown = texts if texts is not None else [hit.chunk.text for hit in context]
-    blocks = "\n\n".join(f"[{n}] {_quote(text)}" for n, text in enumerate(shown, start=1))
+    blocks = "\n\n".join(f"[{n}] {_quote(text)}" for n, text in enumerate(passages, start=1))
     user = f"Documents:\n{DELIMITER}\n{blocks}\n{DELIMITER}\n\n{_quote(question)}"
     return Prompt(system=SYSTEM_PROMPT, user=user)
 

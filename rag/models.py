@@ -78,6 +78,32 @@ def resolve_llm(name: str, gguf_file: str | None) -> LLMSource:
     return LLMSource(_local_or_hub(name), gguf_file)
 
 
+DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "smollm2-grounded"
+
+
+def resolve_adapter(adapter: str, model: str) -> Path | None:
+    """The LoRA folder to merge into the LLM, or None.
+
+    "default" means the shipped adapter, which was trained for the default model only: with
+    any other model it is skipped. A path must hold a peft adapter.
+    """
+    if adapter == "none":
+        return None
+    if adapter == "default":
+        if model != "default":
+            log.info("the shipped adapter fits only the default LLM; running %s without one", model)
+            return None
+        if not (DEFAULT_ADAPTER / "adapter_config.json").exists():
+            log.warning("no shipped adapter at %s; running the base model", DEFAULT_ADAPTER)
+            return None
+        return DEFAULT_ADAPTER
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").exists():
+        raise ModelUnavailable(f"RAG_LLM__ADAPTER={adapter!r} is not a peft adapter folder "
+                               "(no adapter_config.json); use a path, 'default' or 'none'")
+    return path
+
+
 def converted_llm_dir(source: LLMSource, cache_root: Path) -> Path:
     """Load a GGUF once, save it as safetensors under cache_root, return that folder.
 

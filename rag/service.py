@@ -83,9 +83,9 @@ class RagService:
             shown = best_sentences(question, evidence, self.embedder, self.options.evidence_sentences,
                                    self.options.evidence_neighbours)
             evidence = [e.hit for e in shown]
-            prompt = build_prompt(question, evidence, [e.text for e in shown])
+            prompt = build_prompt(question, [e.text for e in shown])
         else:
-            prompt = build_prompt(question, evidence)
+            prompt = build_prompt(question, [h.chunk.text for h in evidence])
         budget = min(max_tokens or self.options.max_new_tokens, self.options.max_new_tokens)
         # A bounded queue in front of the LLM: past it, say "busy" at once (429) instead of
         # letting requests pile up and time out.

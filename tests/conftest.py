@@ -93,7 +93,8 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 def restart(runtime: Runtime) -> Runtime:
     """A fresh runtime over the same data directory, reusing the loaded models."""
-    return build_runtime(runtime.settings, embedder=runtime.embedder, generator=runtime.generator)
+    return build_runtime(runtime.settings, embedder=runtime.embedder, generator=runtime.generator,
+                         parser=runtime.parser)
 
 
 def wait_job(runtime: Runtime, job_id: str, timeout: float = 300):

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         yield
         if runtime is None:
             rt.stop_background()
+            rt.parser.close()
             rt.store.close()
 
     app = FastAPI(

@@ -137,6 +137,7 @@ class FileResultOut(BaseModel):
     version: int | None = None
     chunks: int = 0
     reason: str | None = None
+    note: str | None = Field(None, description="e.g. that only the first N characters were ingested")
 
 
 class UploadOut(BaseModel):

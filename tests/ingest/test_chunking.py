@@ -61,3 +61,12 @@ def test_hostile_text_terminates_bounded_and_deterministic(chunker: Chunker, run
 def test_overlap_must_be_below_budget(runtime: Runtime) -> None:
     with pytest.raises(ValueError):
         Chunker(runtime.embedder.count_tokens, ChunkerConfig(max_tokens=50, overlap_tokens=50))
+
+
+def test_a_title_with_nothing_under_it_is_kept(chunker: Chunker) -> None:
+    # unstructured calls a one-line text file a Title; its text must still become a chunk.
+    only = chunker.chunk([Element("Invoice INV7311 is overdue", "Title", None)])
+    assert [d.text for d in only] == ["Invoice INV7311 is overdue"]
+    trailing = chunker.chunk([Element("Intro", "Title", None), Element("Body text.", "NarrativeText", None),
+                              Element("Appendix Z", "Title", None)])
+    assert [d.text for d in trailing] == ["Intro\nBody text.", "Appendix Z"]

