@@ -82,6 +82,8 @@ class LimitSettings(BaseModel):
     max_file_mb: float = Field(50.0, gt=0, description="cap per uploaded file")
     max_upload_mb: float = Field(100.0, gt=0, description="cap per upload request, enforced while streaming")
     max_files_per_upload: int = Field(100, ge=1)
+    max_json_kb: int = Field(256, ge=1, description="cap on non-upload request bodies (questions, search, chat)")
+    body_timeout_s: float = Field(120.0, gt=0, description="a request body must arrive within this (else 408)")
     max_question_chars: int = Field(2000, ge=1)
     max_pending_questions: int = Field(8, ge=1, description="LLM queue length before 429")
 

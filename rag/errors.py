@@ -15,6 +15,10 @@ class InvalidInput(RagError):
     """A request is malformed or breaks a limit (question too long, bad filter...)."""
 
 
+class OutOfRange(InvalidInput):
+    """A well-formed value past a configured limit (top_k, max_tokens, question length)."""
+
+
 class UnsupportedType(RagError):
     """A file's content is not a type Groundwork can parse."""
 

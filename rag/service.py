@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from rag.context import best_sentences
 from rag.embedding import Embedder
-from rag.errors import InvalidInput, Overloaded
+from rag.errors import InvalidInput, OutOfRange, Overloaded
 from rag.generation import Generator
 from rag.grounding import NOT_FOUND, build_prompt, ground
 from rag.retrieval import Retriever
+from rag.sanitize import SafeStream, sanitize_answer
 from rag.types import Answer, Citation, Filters, ScoredChunk
 
 
@@ -68,9 +69,25 @@ class RagService:
         Setting `stop` (a client went away) ends the generation early.
         """
         self._check_question(question)
+        if max_tokens is not None and not 1 <= max_tokens <= self.options.max_new_tokens:
+            raise OutOfRange(f"max_tokens must be between 1 and {self.options.max_new_tokens} "
+                             "(RAG_LLM__MAX_NEW_TOKENS)")
+        k = self._top_k(top_k)
+        # A bounded queue in front of all the work (retrieval and the LLM): past it, say
+        # "busy" at once (429) instead of letting requests pile up, time out and hold memory.
+        if not self._slots.acquire(blocking=False):
+            raise Overloaded(f"{self.options.max_pending} questions are already being answered or waiting; "
+                             "retry shortly")
+        try:
+            yield from self._answer(collection, question, k, filters, max_tokens or self.options.max_new_tokens,
+                                    mode or self.options.mode, stop)
+        finally:
+            self._slots.release()
+
+    def _answer(self, collection: str, question: str, k: int, filters: Filters, budget: int, mode: str,
+                stop: threading.Event | None) -> Iterator[str | Answer]:
         started = time.perf_counter()
-        hits = self.retriever.retrieve(collection, question, self._top_k(top_k), filters,
-                                       mode or self.options.mode)
+        hits = self.retriever.retrieve(collection, question, k, filters, mode)
         retrieved = time.perf_counter()
         # Relevance is the cosine similarity, comparable whatever mode ranked the chunks.
         evidence = [h for h in hits if _relevance(h) >= self.options.min_score][: self.options.context_chunks]
@@ -83,23 +100,22 @@ class RagService:
             shown = best_sentences(question, evidence, self.embedder, self.options.evidence_sentences,
                                    self.options.evidence_neighbours)
             evidence = [e.hit for e in shown]
-            prompt = build_prompt(question, [e.text for e in shown])
+            passages = [e.text for e in shown]
         else:
-            prompt = build_prompt(question, [h.chunk.text for h in evidence])
-        budget = min(max_tokens or self.options.max_new_tokens, self.options.max_new_tokens)
-        # A bounded queue in front of the LLM: past it, say "busy" at once (429) instead of
-        # letting requests pile up and time out.
-        if not self._slots.acquire(blocking=False):
-            raise Overloaded(f"{self.options.max_pending} questions are already waiting for the LLM; retry shortly")
-        pieces = []
-        try:
-            for piece in self.generator.generate(prompt, budget, stop):
-                pieces.append(piece)
-                yield piece
-        finally:
-            self._slots.release()
+            passages = [h.chunk.text for h in evidence]
+        prompt = build_prompt(question, passages)
+        # What documents made the model write must not load anything in the reader's client:
+        # images, loading tags and unknown URLs are removed, even from the streamed pieces.
+        safe = SafeStream(passages)
+        for piece in self.generator.generate(prompt, budget, stop):
+            out = safe.feed(piece)
+            if out:
+                yield out
+        tail = safe.finish()
+        if tail:
+            yield tail
         generated = time.perf_counter()
-        result = ground("".join(pieces), evidence, question=question)
+        result = ground(sanitize_answer(safe.raw, passages), evidence, question=question)
         citations = [Citation(n, evidence[n - 1], quote, ok) for n, quote, ok in result.cited]
         yield Answer(
             text=result.text,
@@ -112,15 +128,16 @@ class RagService:
     def _top_k(self, top_k: int | None) -> int:
         k = top_k if top_k is not None else self.options.top_k
         if not 1 <= k <= self.options.max_top_k:
-            raise InvalidInput(f"top_k must be between 1 and {self.options.max_top_k}")
+            raise OutOfRange(f"top_k must be between 1 and {self.options.max_top_k} (RAG_RETRIEVAL__MAX_TOP_K)")
         return k
 
     def _check_question(self, text: str) -> None:
         if not text or not text.strip():
             raise InvalidInput("the question is empty")
         if len(text) > self.options.max_question_chars:
-            raise InvalidInput(
-                f"the question is {len(text)} characters; the limit is {self.options.max_question_chars}"
+            raise OutOfRange(
+                f"the question is {len(text)} characters; the limit is {self.options.max_question_chars} "
+                "(RAG_LIMITS__MAX_QUESTION_CHARS)"
             )
 
 

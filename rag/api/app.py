@@ -11,12 +11,12 @@ from fastapi.responses import JSONResponse
 
 from ingest.sources import supported_types
 from rag import __version__
-from rag.api.limits import BodySizeLimit
+from rag.api.limits import BodyLimits
 from rag.api.routes import collections, health, jobs, keys, openai_compat, query, sources
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
 from rag.errors import (
-    Forbidden, IndexCorrupt, InvalidInput, ModelUnavailable, NotFound, Overloaded, ParseFailed, TooLarge,
+    Forbidden, IndexCorrupt, InvalidInput, ModelUnavailable, NotFound, OutOfRange, Overloaded, ParseFailed, TooLarge,
     Unauthorized, UnsupportedType,
 )
 
@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(jobs.router)
     app.include_router(openai_compat.router)
     app.include_router(keys.router)
-    app.add_middleware(BodySizeLimit, max_bytes=int(settings.limits.max_upload_mb * 1024 * 1024))
+    app.add_middleware(BodyLimits, max_bytes=int(settings.limits.max_upload_mb * 1024 * 1024),
+                       max_json_bytes=settings.limits.max_json_kb * 1024,
+                       timeout_s=settings.limits.body_timeout_s)
     _errors(app)
     return app
 
@@ -78,7 +80,7 @@ def _errors(app: FastAPI) -> None:
         return handle
 
     for exc_type, status in [
-        (NotFound, 404), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
+        (NotFound, 404), (OutOfRange, 422), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
         (ParseFailed, 422), (ModelUnavailable, 503), (IndexCorrupt, 503), (Overloaded, 429),
         (Unauthorized, 401), (Forbidden, 403),
     ]:

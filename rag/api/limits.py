@@ -1,68 +1,93 @@
-"""ASGI middleware that refuses oversized request bodies before they are buffered."""
+"""ASGI middleware that refuses oversized or trickling request bodies before they are buffered."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodySizeLimit:
-    """413 when Content-Length says too much, or as soon as streamed bytes pass the cap."""
+class BodyLimits:
+    """413 for a body over its cap (declared or streamed), 408 for one that arrives too slowly.
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    Uploads (multipart) may be up to `max_bytes`; every other body (JSON questions, search,
+    chat) up to `max_json_bytes`, so a 1 MB "question" is refused before it is read. The
+    whole body must arrive within `timeout_s`: a client trickling a byte a second cannot hold
+    a worker for ever.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_bytes: int = 256 * 1024,
+                 timeout_s: float = 120.0):
         self.app = app
-        self.max_bytes = max_bytes
+        self.upload_bytes = max_bytes
+        self.json_bytes = max_json_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        headers = dict(scope.get("headers") or [])
+        upload = headers.get(b"content-type", b"").startswith(b"multipart/")
+        limit = self.upload_bytes if upload else self.json_bytes
+        too_large = (413, f"request body is over the cap of {limit} bytes; " + (
+            "split the upload or raise RAG_LIMITS__MAX_UPLOAD_MB" if upload
+            else "questions and requests are small; raise RAG_LIMITS__MAX_JSON_KB if you must"))
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, *too_large)
             return
         seen = 0
-        too_large = False
+        refused: tuple[int, str] | None = None
         started = False
+        deadline = time.monotonic() + self.timeout_s
+        body_done = False
 
-        async def counting_receive() -> Message:
-            nonlocal seen, too_large
-            if too_large:
+        async def guarded_receive() -> Message:
+            nonlocal seen, refused, body_done
+            if refused:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            if body_done:  # after the body, only a disconnect can come: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                refused = (408, f"the request body did not arrive within {self.timeout_s:g} s; "
+                                "send it at once (RAG_LIMITS__BODY_TIMEOUT_S)")
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                body_done = not message.get("more_body", False)
+                if seen > limit:
                     # Stop feeding the app; whatever it answers is replaced by a 413 below.
-                    too_large = True
+                    refused = too_large
                     return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if too_large:
+            if refused:
                 if not started:
                     started = True
-                    await self._reject(send)
+                    await self._reject(send, *refused)
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, guarded_send)
+            await self.app(scope, guarded_receive, guarded_send)
         except Exception:
-            if not too_large:
+            if not refused:
                 raise
-        if too_large and not started:
-            await self._reject(send)
+        if refused and not started:
+            await self._reject(send, *refused)
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps({
-            "detail": f"request body is over the upload cap of {self.max_bytes} bytes; "
-                      "split the upload or raise RAG_LIMITS__MAX_UPLOAD_MB"
-        }).encode()
-        await send({"type": "http.response.start", "status": 413,
+    @staticmethod
+    async def _reject(send: Send, status: int, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

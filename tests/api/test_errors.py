@@ -62,14 +62,17 @@ def test_unknown_collection_and_document_are_404(client: TestClient) -> None:
     assert client.delete("/collections/nope/documents/doc_x").status_code == 404
 
 
-def test_bad_names_and_questions_are_400(client: TestClient) -> None:
+def test_bad_names_and_questions_are_400_and_limits_422(client: TestClient) -> None:
     assert client.get("/collections/..%2Fetc/documents").status_code in (400, 404)
     assert client.get("/collections/bad name!/documents").status_code == 400
     client.post(f"/collections/{C}/documents", files=[("files", ("q.md", b"# Q\n\nQuokkas live on Rottnest.\n"))])
     r = client.post(f"/collections/{C}/query", json={"question": "x" * 5000})
-    assert r.status_code == 400 and "limit" in r.json()["detail"]
+    assert r.status_code == 422 and "limit" in r.json()["detail"]
     assert client.post(f"/collections/{C}/query", json={"question": "   "}).status_code == 400
-    assert client.post(f"/collections/{C}/search", json={"query": "q", "top_k": 10_000}).status_code == 400
+    r = client.post(f"/collections/{C}/search", json={"query": "q", "top_k": 10_000})
+    assert r.status_code == 422 and "top_k must be between 1 and" in r.json()["detail"]
+    r = client.post(f"/collections/{C}/query", json={"question": "Where do quokkas live?", "max_tokens": 10**6})
+    assert r.status_code == 422 and "max_tokens" in r.json()["detail"]
     assert client.post(f"/collections/{C}/query", json={}).status_code == 422  # schema validation
 
 
@@ -109,7 +112,7 @@ def test_files_per_upload_cap_is_400(runtime: Runtime) -> None:
         assert small.get("/collections/capsfiles/documents").status_code == 404
 
 
-def test_max_tokens_is_capped_by_settings(client: TestClient, runtime: Runtime) -> None:
+def test_max_tokens_is_capped_by_settings_on_the_openai_route(client: TestClient, runtime: Runtime) -> None:
     client.post("/collections/capstok/documents", files=[("files", ("t.md", docs.markdown("T", {
         "Tides": "The Carrow estuary has two high tides a day, and the ferry waits for the morning one."})))])
     seen: list[int] = []
@@ -121,8 +124,8 @@ def test_max_tokens_is_capped_by_settings(client: TestClient, runtime: Runtime) 
 
     runtime.generator.generate = spy
     try:
-        r = client.post("/collections/capstok/query",
-                        json={"question": "How many high tides does the Carrow estuary have?", "max_tokens": 100000})
+        r = client.post("/v1/chat/completions", json={"model": "capstok", "max_tokens": 100000, "messages": [
+            {"role": "user", "content": "How many high tides does the Carrow estuary have?"}]})
     finally:
         del runtime.generator.generate
     assert r.status_code == 200 and seen == [runtime.settings.llm.max_new_tokens]

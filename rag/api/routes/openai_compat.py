@@ -97,7 +97,9 @@ async def chat(body: ChatIn, runtime: RuntimeDep, principal: PrincipalDep, reque
     if not principal.can("read", collection):
         raise NotFound(f"collection {collection!r} does not exist")
     question = standalone_question(body.messages)
-    max_tokens = body.max_completion_tokens or body.max_tokens
+    # OpenAI clients send generous caps (4096...); here they are an upper bound, not an error.
+    requested = body.max_completion_tokens or body.max_tokens
+    max_tokens = min(requested, runtime.service.options.max_new_tokens) if requested else None
     completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
     created = int(time.time())
     if not body.stream:
