@@ -15,7 +15,7 @@ DATASET    ?= ../shared/data/conflicts
 EVAL_LIMIT ?= 200
 RESULTS    := data/eval/results
 
-.PHONY: install serve test eval clean
+.PHONY: install serve test eval bench clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ eval: install
 	$(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers.json
 	$(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold.json
 	$(BIN)/python scripts/eval_report.py $(RESULTS) EVALUATION.md
+
+# Measures ingestion, retrieval at 10k/100k chunks, HNSW recall, generation speed, answer
+# latency and warm start; writes BENCHMARKS.md and BENCHMARKS.json (~15 min on 2 cores).
+bench: install
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.generation import Prompt
+from rag.guard import strip_instructions
 from rag.types import ScoredChunk
 
 NOT_FOUND = "I could not find the answer in the documents."
@@ -40,7 +41,7 @@ def build_prompt(question: str, passages: Sequence[str]) -> Prompt:
     The service and `rag tune` both build prompts here, so the adapter is trained on
     exactly the prompts it will see.
     """
-    blocks = "\n\n".join(f"[{n}] {_quote(text)}" for n, text in enumerate(passages, start=1))
+    blocks = "\n\n".join(f"[{n}] {_quote(strip_instructions(text))}" for n, text in enumerate(passages, start=1))
     user = f"Documents:\n{DELIMITER}\n{blocks}\n{DELIMITER}\n\n{_quote(question)}"
     return Prompt(system=SYSTEM_PROMPT, user=user)
 

@@ -14,7 +14,7 @@ from rag.errors import InvalidInput, OutOfRange, Overloaded
 from rag.generation import Generator
 from rag.grounding import NOT_FOUND, build_prompt, ground
 from rag.retrieval import Retriever
-from rag.sanitize import SafeStream, sanitize_answer
+from rag.sanitize import sanitize_answer, sanitize_stream
 from rag.types import Answer, Citation, Filters, ScoredChunk
 
 
@@ -106,16 +106,16 @@ class RagService:
         prompt = build_prompt(question, passages)
         # What documents made the model write must not load anything in the reader's client:
         # images, loading tags and unknown URLs are removed, even from the streamed pieces.
-        safe = SafeStream(passages)
-        for piece in self.generator.generate(prompt, budget, stop):
-            out = safe.feed(piece)
-            if out:
-                yield out
-        tail = safe.finish()
-        if tail:
-            yield tail
+        raw: list[str] = []
+
+        def generated_pieces() -> Iterator[str]:
+            for piece in self.generator.generate(prompt, budget, stop):
+                raw.append(piece)
+                yield piece
+
+        yield from sanitize_stream(generated_pieces(), passages)
         generated = time.perf_counter()
-        result = ground(sanitize_answer(safe.raw, passages), evidence, question=question)
+        result = ground(sanitize_answer("".join(raw), passages), evidence, question=question)
         citations = [Citation(n, evidence[n - 1], quote, ok) for n, quote, ok in result.cited]
         yield Answer(
             text=result.text,

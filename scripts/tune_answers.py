@@ -1,41 +1,64 @@
 """Compare context settings by `rag eval answers` figures on a BEIR dataset (conflicts-train).
 
-Usage: .venv/bin/python scripts/tune_answers.py DATASET_DIR EVAL_DATA_DIR LIMIT
+Usage: .venv/bin/python scripts/tune_answers.py DATASET_DIR EVAL_DATA_DIR LIMIT [--holdout] [--drop-gold] [CONFIG...]
+
+--holdout keeps only the conflicts-train rows that `rag tune` held out of training (its
+default split), so settings for the tuned adapter are chosen on questions it never saw.
 """
 
+import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 from rag.bootstrap import build_runtime
 from rag.config import Settings
 from rag.evaluation import Dataset, eval_answers, format_table
+from rag.tuning import TuneConfig, load_rows, split_rows
 
 CONFIGS = {
     "chunks k=1": dict(context_chunks=1, evidence="chunks"),
     "chunks k=2": dict(context_chunks=2, evidence="chunks"),
     "chunks k=3": dict(context_chunks=3, evidence="chunks"),
+    "chunks k=5": dict(context_chunks=5, evidence="chunks"),
     "sentences 1 of k=3": dict(context_chunks=3, evidence="sentences", evidence_sentences=1),
     "sentences 2 of k=3": dict(context_chunks=3, evidence="sentences", evidence_sentences=2),
     "sentences 1+-1 of k=3": dict(context_chunks=3, evidence="sentences", evidence_sentences=1, evidence_neighbours=1),
 }
 
 
-def main(dataset_dir: Path, data_dir: Path, limit: int, only: list[str]) -> None:
-    runtime = build_runtime(Settings(data_dir=data_dir, load_samples=False))
-    ds = Dataset.load(dataset_dir)
-    collection = ds.collection
+def holdout_qids(train_dir: Path) -> set[str]:
+    defaults = TuneConfig(data=train_dir, out=Path("."))
+    rows = load_rows(train_dir)
+    _, held = split_rows(len(rows), defaults.holdout, defaults.seed)
+    return {"tq" + rows[i]["_id"][1:] for i in held}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("limit", type=int)
+    parser.add_argument("configs", nargs="*")
+    parser.add_argument("--holdout", action="store_true")
+    parser.add_argument("--drop-gold", action="store_true")
+    parser.add_argument("--train", type=Path, default=Path("../shared/data/conflicts-train"))
+    args = parser.parse_intermixed_args()
+    runtime = build_runtime(Settings(data_dir=args.data_dir, load_samples=False))
+    ds = Dataset.load(args.dataset)
+    if args.holdout:
+        keep = holdout_qids(args.train)
+        ds = dataclasses.replace(ds, qrels={q: r for q, r in ds.qrels.items() if q in keep})
     base = runtime.service.options
     rows = {}
     for name, changes in CONFIGS.items():
-        if only and name not in only:
+        if args.configs and name not in args.configs:
             continue
         runtime.service.options = dataclasses.replace(base, **changes)
-        rows[name] = eval_answers(runtime, ds, collection, limit).summary()
+        rows[name] = eval_answers(runtime, ds, ds.collection, args.limit, args.drop_gold).summary()
         print(name, json.dumps(rows[name]), flush=True)
     print(format_table(rows))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
+    main()

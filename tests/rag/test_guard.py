@@ -1,0 +1,27 @@
+"""Instruction-like sentences are removed from passages before the prompt; facts stay."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.grounding import build_prompt
+from rag.guard import MARKER, strip_instructions
+from tests.hostile.injection import EXFIL_HOST, build_injection_set
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_attack_of_the_injection_set_is_removed_and_the_fact_kept(seed: int) -> None:
+    for doc in build_injection_set(seed):
+        text = doc.data.decode().replace("\u200b", "")  # ingestion removes zero-width characters
+        shown = build_prompt(doc.question, [text]).user
+        assert doc.canary not in shown and EXFIL_HOST not in shown, (doc.key, shown)
+        assert f"room {doc.answer}" in shown and MARKER in shown, (doc.key, shown)
+
+
+def test_ordinary_documents_are_left_alone(runtime) -> None:
+    for path in sorted(runtime.settings.samples_dir.glob("*.md")) + sorted(runtime.settings.samples_dir.glob("*.txt")):
+        text = path.read_text()
+        assert strip_instructions(text) == text, path.name
+    manual = ("Press the red button to start the printer. The answer to a missing toner warning is to "
+              "replace the cartridge. Users report that the assistant manager approves refunds.")
+    assert strip_instructions(manual) == manual
