@@ -54,22 +54,17 @@ class Chunker:
                 self._emit(drafts, "\n".join(buffer), buffer_page, section)
             buffer, buffer_tokens, buffer_page = [], 0, None
 
-        section_empty = False  # a title with nothing under it is still text to keep
-
-        def close_section() -> None:
-            if section_empty and section is not None:
-                for piece in self._split(section, budget):
-                    self._emit(drafts, piece, None, None)
+        # Titles with no text under them label the next section; they are only kept as text
+        # when the document has nothing else (unstructured calls a one-line file a Title).
+        # (As chunks of their own, "Vindholm harbour" would outrank the section that answers.)
+        titles: list[str] = []
 
         for el in elements:
             if el.kind == "Title":
                 flush()
-                close_section()
-                # A title too long to be a heading (unstructured calls a one-line file a
-                # Title) is kept whole by close_section; only 300 characters label chunks.
-                section, section_empty = el.text, True
+                section = el.text
+                titles.append(el.text)
                 continue
-            section_empty = False
             tokens = self.count(el.text)
             if tokens > budget - self._header_tokens(section):
                 flush()
@@ -85,7 +80,9 @@ class Chunker:
             buffer.append(el.text)
             buffer_tokens += tokens + 1
         flush()
-        close_section()
+        if not drafts and titles:
+            for piece in self._split("\n".join(titles), budget):
+                self._emit(drafts, piece, None, None)
         return drafts
 
     def _header_tokens(self, section: str | None) -> int:

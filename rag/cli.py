@@ -321,7 +321,7 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
          epochs: Annotated[float, typer.Option()] = 1.0,
          seed: Annotated[int, typer.Option()] = 13,
          max_passages: Annotated[int, typer.Option(help="passages per example: 1..N")] = 3,
-         refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = 0.2,
+         refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = 0.1,
          holdout: Annotated[int, typer.Option(help="rows kept out for the final report")] = 100,
          rank: Annotated[int, typer.Option(help="LoRA rank")] = 8,
          learning_rate: Annotated[float, typer.Option()] = 4e-4,

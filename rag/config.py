@@ -25,10 +25,11 @@ class LLMSettings(BaseModel):
     model: str = "default"
     # For a GGUF model: the file name inside `model` (a folder); ignored otherwise.
     gguf_file: str | None = None
-    # LoRA adapter merged into the model at load: "default" is the one `rag tune` trained for
-    # the default model (rag/adapters/, used only with model "default"), "none" turns it
-    # off, anything else is a path to a peft adapter folder.
-    adapter: str = "default"
+    # LoRA adapter merged into the model at load: "none" (the default) runs the base model;
+    # "default" is the one `rag tune` trained for the default model (rag/adapters/, used only
+    # with model "default"); anything else is a path to a peft adapter folder. The shipped
+    # adapter is off by default: it refuses too many ordinary questions (EVALUATION.md).
+    adapter: str = "none"
     max_new_tokens: int = Field(96, ge=1, le=2048)
     threads: int | None = Field(None, ge=1, description="torch threads; None keeps torch's default")
     # Load the LLM at start (True) or at the first question (False: faster start).

@@ -35,9 +35,10 @@ _PATTERNS = [
     r"\b(reply|respond|answer)\b.{0,30}\b(only|solely|just) (with|the word)\b",
     r"\b(antworte|réponds|responde|rispondi|responda)\b",
     r"\b(commence|termine|finis)\w* (ta|votre) réponse\b|\bdeine[rn]? antwort\b|\btu respuesta\b|\bla tua risposta\b",
+    r"\bin deiner antwort\b|\bdans ta réponse\b|\ben tu respuesta\b",
     # Requests to disclose.
     r"\b(print|reveal|repeat|output|disclose|show|list|nenne|zeige|affiche|révèle|muestra|revela|mostra|rivela)\b"
-    r".{0,60}\b(access code|code|password|passwort|secret|geheimnis|system prompt|prompt|other passages?|all passages?|"
+    r".{0,60}\b(access code|code|pin|password|passwort|secret|geheimnis|system prompt|prompt|other passages?|all passages?|"
     r"instructions?|zugangscode|code d'accès|contraseña|código)\b",
     # Images and loading markup, and requests to add them.
     r"!\[[^\]]*\]\s*\(|<\s*(img|iframe|script)\b",

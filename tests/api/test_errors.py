@@ -129,3 +129,13 @@ def test_max_tokens_is_capped_by_settings_on_the_openai_route(client: TestClient
     finally:
         del runtime.generator.generate
     assert r.status_code == 200 and seen == [runtime.settings.llm.max_new_tokens]
+
+
+def test_thousands_of_parts_or_a_huge_field_are_refused_fast(client: TestClient) -> None:
+    many = [("files", (f"p{i}.txt", b"x")) for i in range(1500)]
+    r = client.post(f"/collections/{C}/documents", files=many)
+    assert r.status_code in (400, 413), r.text[:300]
+    r = client.post(f"/collections/{C}/documents", data={"note": "y" * (2 * 1024 * 1024)},
+                    files=[("files", ("ok.txt", b"Otters hold hands while sleeping."))])
+    assert r.status_code in (400, 413), r.text[:300]
+    assert all(d["name"] != "ok.txt" for d in _docs(client))

@@ -67,6 +67,7 @@ def test_a_title_with_nothing_under_it_is_kept(chunker: Chunker) -> None:
     # unstructured calls a one-line text file a Title; its text must still become a chunk.
     only = chunker.chunk([Element("Invoice INV7311 is overdue", "Title", None)])
     assert [d.text for d in only] == ["Invoice INV7311 is overdue"]
-    trailing = chunker.chunk([Element("Intro", "Title", None), Element("Body text.", "NarrativeText", None),
-                              Element("Appendix Z", "Title", None)])
-    assert [d.text for d in trailing] == ["Intro\nBody text.", "Appendix Z"]
+    # A document title before a section title labels; it does not become a chunk of its own.
+    nested = chunker.chunk([Element("Vindholm harbour", "Title", None), Element("Harbour master", "Title", None),
+                            Element("The harbour master is Sigrun Aasheim.", "NarrativeText", None)])
+    assert [d.text for d in nested] == ["Harbour master\nThe harbour master is Sigrun Aasheim."]

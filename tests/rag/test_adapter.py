@@ -21,7 +21,7 @@ QUESTIONS = [
     ("How many days of paid vacation does each member receive?", "27"),
     ("When was Kestrel 3.2 released?", "14 March 2026"),
     ("Who staffs the Lisbon showroom?", "Tomás Reis"),
-    ("What is the door code of the Alderwick workshop this quarter?", "5-K-19"),
+    ("Who do vacation requests go to?", "Ines Marwood"),
     ("What time does the weekly members' meeting start?", "10:15"),
 ]
 
@@ -35,18 +35,36 @@ def test_adapter_setting_resolves() -> None:
         resolve_adapter("/nonexistent/adapter", "default")
 
 
-def test_the_default_runtime_runs_the_adapter(runtime: Runtime) -> None:
-    assert runtime.generator.adapter == DEFAULT_ADAPTER
+def test_the_default_runtime_runs_the_base_model(runtime: Runtime) -> None:
+    # Off by default until it stops refusing ordinary questions (see EVALUATION.md).
+    assert runtime.generator.adapter is None
+
+
+@pytest.mark.slow
+def test_the_shipped_adapter_loads_and_answers_short_with_a_citation(runtime: Runtime) -> None:
+    from rag.generation import TransformersGenerator
+    from rag.grounding import build_prompt
+
+    tuned = TransformersGenerator(runtime.generator.model_dir, adapter=resolve_adapter("default", "default"))
+    passages = ["The Brannock lighthouse keeper is Orla Finnegan; she has kept the lamp since 2011.",
+                "The Carrow ferry leaves the north pier at 06:40."]
+    reply = "".join(tuned.generate(build_prompt("Who is the Brannock lighthouse keeper?", passages), 24))
+    assert "Orla Finnegan" in reply and "[1]" in reply, reply
+    assert len(reply) < 60, reply  # trained to answer short: the answer and its citation
 
 
 @pytest.mark.slow
 def test_ordinary_questions_over_the_samples_are_answered_sensibly(client: TestClient, runtime: Runtime) -> None:
+    # With the default settings (RAG_LLM__ADAPTER=default in the environment runs this
+    # with the shipped adapter; it refuses some of these today).
     files = [("files", (p.name, p.read_bytes())) for p in sorted(runtime.settings.samples_dir.iterdir())]
     assert client.post("/collections/adapter-samples/documents", files=files).status_code == 200
+    wrong = []
     for question, expected in QUESTIONS:
         body = client.post("/collections/adapter-samples/query", json={"question": question}).json()
-        assert expected.lower() in body["answer"].lower(), (question, body["answer"])
-        assert body["grounded"] and body["citations"], body
+        if expected.lower() not in body["answer"].lower() or not (body["grounded"] and body["citations"]):
+            wrong.append((question, body["answer"]))
+    assert wrong == [], wrong
 
 
 @pytest.mark.slow
