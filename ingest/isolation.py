@@ -41,23 +41,21 @@ class ParseLimits:
     workers: int = 1
 
 
-def _rss_mb(pid: int) -> float:
+def _status_kb(pid: int | str, field: str) -> int:
+    """A size field ("VmRSS", "VmSize") of /proc/PID/status in kB; 0 if the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
     except OSError:
         pass
-    return 0.0
-
-
-def _vm_size_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
     return 0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB."""
+    return _status_kb(pid, "VmRSS") / 1024
 
 
 def _worker_main(conn: Connection, memory_mb: int) -> None:
@@ -68,7 +66,7 @@ def _worker_main(conn: Connection, memory_mb: int) -> None:
     # Import the partitioners now, so their size counts before the cap is set.
     import unstructured.partition.auto  # noqa: F401
 
-    cap = _vm_size_bytes() + 2 * memory_mb * 1024 * 1024
+    cap = (_status_kb("self", "VmSize") + 2 * memory_mb * 1024) * 1024
     try:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except (ValueError, OSError):  # a lower hard limit is already in place: keep it
@@ -174,7 +172,7 @@ class IsolatedParser:
                 code = worker.process.exitcode
                 worker.kill()
                 raise ParseFailed(f"the parser crashed on {filename!r} (exit code {code}); the file is not ingested")
-            if _rss_mb(worker.process.pid) > self.limits.memory_mb:
+            if rss_mb(worker.process.pid) > self.limits.memory_mb:
                 self._stop(worker)
                 raise ParseFailed(f"parsing {filename!r} used more than {self.limits.memory_mb} MB; "
                                   "stopped (raise RAG_INGEST__PARSE_MEMORY_MB if the file is genuine)")

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ingest.isolation import rss_mb
 from rag.bootstrap import Runtime
 from tests import docs
 from tests.server import Server, link_model_cache
@@ -20,11 +21,6 @@ from tests.server import Server, link_model_cache
 # separate worker process, which has its own limit).
 RSS_GROWTH_BOUND_MB = 512
 BODY_TIMEOUT_S = 3
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +65,14 @@ def test_a_burst_of_100_queries_gets_answers_or_429_and_memory_stays_bounded(ser
     question = {"question": "When does the Carrow ferry leave the north pier?"}
     # Steady state first: the first answer allocates the LLM's working memory once.
     assert server.call("POST", "/collections/abuse/query", question)[0] == 200
-    baseline = _rss_mb(pid)
+    baseline = rss_mb(pid)
     peak = baseline
     done = threading.Event()
 
     def watch() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _rss_mb(pid))
+            peak = max(peak, rss_mb(pid))
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch)
