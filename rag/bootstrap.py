@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import faiss
+
 from ingest.chunking import Chunker, ChunkerConfig
-from datetime import timedelta
 
 from ingest.pipeline import FileOutcome, IncomingFile, Ingestor, config_hash
 from ingest.scheduler import JobRunner, Scheduler
@@ -17,7 +19,8 @@ from rag.store.jobs import JobStore
 from rag.store.keys import KeyStore
 from rag.store.sources import SourceStore
 from rag.config import Settings
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding import Embedder, SentenceTransformerEmbedder
+from rag.onnx_embedding import OnnxEmbedder
 from rag.generation import TransformersGenerator
 from ingest.isolation import IsolatedParser, ParseLimits
 from rag.models import converted_llm_dir, resolve_adapter, resolve_embedding_model, resolve_llm
@@ -37,7 +40,7 @@ class Runtime:
 
     settings: Settings
     store: SQLiteStore
-    embedder: SentenceTransformerEmbedder
+    embedder: Embedder
     indexes: VectorIndexes
     ingestor: Ingestor
     service: RagService
@@ -64,7 +67,7 @@ def build_runtime(
     settings: Settings,
     *,
     load_llm: bool = True,
-    embedder: SentenceTransformerEmbedder | None = None,
+    embedder: Embedder | None = None,
     generator: TransformersGenerator | None = None,
     parser: IsolatedParser | None = None,
 ) -> Runtime:
@@ -74,13 +77,12 @@ def build_runtime(
     (a restart inside one process, or a test session).
     """
     faults.arm(settings.fault_point, settings.fault_after)
+    faiss.omp_set_num_threads(settings.retrieval.faiss_threads)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = SQLiteStore(settings.db_path)
     store.open()
     if embedder is None:
-        embedder = SentenceTransformerEmbedder(
-            resolve_embedding_model(settings.embedding.model), settings.embedding.batch_size
-        )
+        embedder = make_embedder(settings)
     embedder.warm_up()
     indexes = VectorIndexes(store, settings.index_dir, embedder.dimension)
     states = indexes.load_all()
@@ -93,7 +95,7 @@ def build_runtime(
         parser = IsolatedParser(ParseLimits(limits.parse_timeout_s, limits.parse_memory_mb, limits.parse_workers))
     ingestor = Ingestor(
         store, indexes, embedder, Chunker(embedder.count_tokens, chunker_config),
-        config_hash(parser=PARSER_VERSION, chunker=chunker_config, embedder=settings.embedding.model),
+        config_hash(parser=PARSER_VERSION, chunker=chunker_config, embedder=_embedder_key(settings)),
         settings.files_dir, parser, settings.ingest.max_text_chars,
     )
     # Resolving the LLM may convert a GGUF (~20 s): only done when the LLM is wanted.
@@ -109,6 +111,7 @@ def build_runtime(
         mode=settings.retrieval.mode, max_pending=settings.limits.max_pending_questions, evidence=settings.retrieval.evidence,
         evidence_sentences=settings.retrieval.evidence_sentences,
         evidence_neighbours=settings.retrieval.evidence_neighbours,
+        evidence_margin=settings.retrieval.evidence_margin, evidence_floor=settings.retrieval.evidence_floor,
     )
     fusion = FusionConfig(method=settings.retrieval.fusion, alpha=settings.retrieval.alpha,
                           candidates=settings.retrieval.fusion_candidates)
@@ -118,6 +121,21 @@ def build_runtime(
     scheduler = Scheduler(sources, jobs, runner)
     return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states,
                    jobs, sources, runner, scheduler, KeyStore(store), parser)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The configured embedder (not yet warmed up)."""
+    model = resolve_embedding_model(settings.embedding.model)
+    if settings.embedding.backend == "onnx-int8":
+        return OnnxEmbedder(model, settings.model_cache_dir, settings.embedding.batch_size)
+    return SentenceTransformerEmbedder(model, settings.embedding.batch_size)
+
+
+def _embedder_key(settings: Settings) -> str:
+    # Another backend gives slightly different vectors, so its chunks are re-embedded on
+    # the next sync; the torch key stays as it always was, so nothing is redone for it.
+    model, backend = settings.embedding.model, settings.embedding.backend
+    return model if backend == "torch" else f"{model}|{backend}"
 
 
 def llm_dir(settings: Settings) -> Path | str:

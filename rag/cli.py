@@ -336,9 +336,7 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
     """
     import shutil
 
-    from rag.bootstrap import llm_dir
-    from rag.embedding import SentenceTransformerEmbedder
-    from rag.models import resolve_embedding_model
+    from rag.bootstrap import llm_dir, make_embedder
     from rag.tuning import CHECKPOINT_DIR, TuneConfig, tune as run_tune
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -349,7 +347,7 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
                         max_passages=max_passages, refusal_share=refusal_share, holdout=holdout, rank=rank,
                         learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                         save_every=save_every)
-    embedder = SentenceTransformerEmbedder(resolve_embedding_model(settings.embedding.model))
+    embedder = make_embedder(settings)
     embedder.warm_up()
     try:
         report = run_tune(config, llm_dir(settings), embedder)

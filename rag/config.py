@@ -16,6 +16,9 @@ class EmbeddingSettings(BaseModel):
     # anything else is a local path or a Hugging Face id.
     model: str = "default"
     batch_size: int = Field(32, ge=1, le=1024)
+    # "onnx-int8": the model exported once to ONNX with int8 weights and run by ONNX Runtime
+    # (faster, same ranking within measurement: BENCHMARKS.md); "torch": sentence-transformers.
+    backend: Literal["torch", "onnx-int8"] = "torch"
 
 
 class LLMSettings(BaseModel):
@@ -71,10 +74,20 @@ class RetrievalSettings(BaseModel):
     # Weight of the dense side in convex fusion (1.0 = dense only).
     alpha: float = Field(0.8, ge=0.0, le=1.0)
     fusion_candidates: int = Field(50, ge=1, le=1000)
-    # What of each evidence chunk the LLM sees: the whole chunk, or its best sentences.
-    evidence: Literal["chunks", "sentences"] = "chunks"
+    # OpenMP threads for FAISS. One query at a time gains nothing from more threads on a
+    # small machine and exact search gets slower with them (BENCHMARKS.md).
+    faiss_threads: int = Field(1, ge=1, le=64)
+    # What of each evidence chunk the LLM sees: the whole chunk ("chunks"), its best
+    # sentences ("sentences"), or all but the sentences unrelated to the question
+    # ("relevant": least context, so a secret beside the answer never reaches the model).
+    evidence: Literal["chunks", "sentences", "relevant"] = "relevant"
     evidence_sentences: int = Field(2, ge=1, le=20)
     evidence_neighbours: int = Field(0, ge=0, le=5)
+    # "relevant" drops a sentence whose similarity to the question is more than `margin`
+    # below the best sentence's or under `floor`: chosen on conflicts-train so 97% of
+    # answer-bearing sentences stay (EVALUATION.md, "Least context").
+    evidence_margin: float = Field(0.5, ge=0.0, le=2.0)
+    evidence_floor: float = Field(0.1, ge=-1.0, le=1.0)
 
 
 class LimitSettings(BaseModel):

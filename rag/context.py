@@ -30,21 +30,52 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
+def _sentence_scores(question: str, hits: Sequence[ScoredChunk], embedder: Embedder
+                     ) -> tuple[list[list[str]], list[tuple[int, int]], np.ndarray]:
+    """Each hit's sentences, their (hit, sentence) positions, and each one's cosine
+    similarity to the question."""
+    per_hit = [split_sentences(h.chunk.text) or [h.chunk.text] for h in hits]
+    positions = [(i, j) for i, sentences in enumerate(per_hit) for j in range(len(sentences))]
+    if not positions:
+        return per_hit, positions, np.zeros(0, dtype=np.float32)
+    vectors = embedder.embed_documents([per_hit[i][j] for i, j in positions])
+    return per_hit, positions, vectors @ embedder.embed_query(question)
+
+
+def _shown(hits: Sequence[ScoredChunk], per_hit: list[list[str]], chosen: dict[int, set[int]]) -> list[Evidence]:
+    return [Evidence(hits[i], " ".join(per_hit[i][k] for k in sorted(chosen[i])))
+            for i in range(len(hits)) if i in chosen]
+
+
 def best_sentences(question: str, hits: Sequence[ScoredChunk], embedder: Embedder,
                    max_sentences: int, neighbours: int = 0) -> list[Evidence]:
     """Keep the `max_sentences` sentences most similar to the question (across the hits),
     each with `neighbours` sentences either side, in document order; drop hits left empty."""
-    per_hit = [split_sentences(h.chunk.text) or [h.chunk.text] for h in hits]
-    flat = [(i, j, s) for i, sentences in enumerate(per_hit) for j, s in enumerate(sentences)]
-    if not flat:
-        return []
-    vectors = embedder.embed_documents([s for _, _, s in flat])
-    scores = vectors @ embedder.embed_query(question)
+    per_hit, positions, scores = _sentence_scores(question, hits, embedder)
     chosen: dict[int, set[int]] = {}
     for idx in np.argsort(-scores)[:max_sentences]:
-        i, j, _ = flat[int(idx)]
+        i, j = positions[int(idx)]
         for k in range(j - neighbours, j + neighbours + 1):
             if 0 <= k < len(per_hit[i]):
                 chosen.setdefault(i, set()).add(k)
-    return [Evidence(hits[i], " ".join(per_hit[i][k] for k in sorted(chosen[i])))
-            for i in range(len(hits)) if i in chosen]
+    return _shown(hits, per_hit, chosen)
+
+
+def relevant_sentences(question: str, hits: Sequence[ScoredChunk], embedder: Embedder,
+                       margin: float, floor: float) -> list[Evidence]:
+    """Drop only the sentences that have nothing to do with the question: those whose
+    similarity is more than `margin` below the best sentence's, or below `floor`.
+
+    Least context: a sentence about something else (a PIN beside the office number that was
+    asked for) cannot leak into the answer if the model never sees it. The best sentence is
+    always kept; hits left empty are dropped.
+    """
+    per_hit, positions, scores = _sentence_scores(question, hits, embedder)
+    if not positions:
+        return []
+    best = float(scores.max())
+    chosen: dict[int, set[int]] = {}
+    for (i, j), score in zip(positions, scores):
+        if score >= best or (score >= best - margin and score >= floor):
+            chosen.setdefault(i, set()).add(j)
+    return _shown(hits, per_hit, chosen)

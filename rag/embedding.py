@@ -12,6 +12,9 @@ class Embedder(Protocol):
     """Turns text into normalised vectors."""
 
     dimension: int
+    max_tokens: int  # the longest input (word pieces) the model reads
+
+    def warm_up(self) -> None: ...
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.context import best_sentences
+from rag.context import Evidence, best_sentences, relevant_sentences
 from rag.embedding import Embedder
 from rag.errors import InvalidInput, OutOfRange, Overloaded
 from rag.generation import Generator
@@ -30,9 +30,13 @@ class AskOptions:
     max_question_chars: int = 2000
     mode: str = "hybrid"
     max_pending: int = 8  # questions running or waiting for the LLM before 429
-    evidence: str = "chunks"  # or "sentences": only the most question-like sentences reach the LLM
+    # "chunks": whole chunks; "sentences": only the most question-like sentences;
+    # "relevant": whole chunks minus the sentences unrelated to the question.
+    evidence: str = "relevant"
     evidence_sentences: int = 2
     evidence_neighbours: int = 0
+    evidence_margin: float = 0.5
+    evidence_floor: float = 0.1
 
 
 class RagService:
@@ -96,9 +100,8 @@ class RagService:
             yield NOT_FOUND
             yield Answer(NOT_FOUND, False, [], [], _timings(started, retrieved, retrieved))
             return
-        if self.options.evidence == "sentences" and self.embedder is not None:
-            shown = best_sentences(question, evidence, self.embedder, self.options.evidence_sentences,
-                                   self.options.evidence_neighbours)
+        if self.options.evidence != "chunks" and self.embedder is not None:
+            shown = self._shown_evidence(question, evidence)
             evidence = [e.hit for e in shown]
             passages = [e.text for e in shown]
         else:
@@ -124,6 +127,12 @@ class RagService:
             sources=_sources(evidence),
             timings_ms=_timings(started, retrieved, generated),
         )
+
+    def _shown_evidence(self, question: str, hits: list[ScoredChunk]) -> list[Evidence]:
+        o = self.options
+        if o.evidence == "sentences":
+            return best_sentences(question, hits, self.embedder, o.evidence_sentences, o.evidence_neighbours)
+        return relevant_sentences(question, hits, self.embedder, o.evidence_margin, o.evidence_floor)
 
     def _top_k(self, top_k: int | None) -> int:
         k = top_k if top_k is not None else self.options.top_k

@@ -1,0 +1,108 @@
+"""The ONNX int8 embedder: exported once, cached, and close enough to the torch model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import Settings
+from rag.embedding import SentenceTransformerEmbedder
+from rag.errors import ModelUnavailable
+from rag.models import resolve_embedding_model
+from rag.onnx_embedding import OnnxEmbedder
+
+_SUBJECTS = ["The finance office", "The Vindholm harbour", "Travel expenses", "The Lisbon office", "The archive",
+             "The night shift", "The river ferry", "The print room"]
+_FACTS = ["is in room {n}", "was rebuilt in {y}", "are signed off by {p}", "opens at {h} o'clock",
+          "moved to the {c} building in {y}", "is run by {p} since {y}"]
+_PEOPLE = ["Amara Okafor", "Bruno Castell", "Keiko Mori", "Oskar Berg"]
+
+
+def paragraphs(count: int, seed: int) -> list[str]:
+    """Short generated office passages, each of two or three facts."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        facts = [rng.choice(_SUBJECTS) + " " + rng.choice(_FACTS).format(
+            n=rng.randint(100, 999), y=rng.randint(1950, 2024), p=rng.choice(_PEOPLE), h=rng.randint(6, 10),
+            c=rng.choice(["red", "north", "glass"])) + "." for _ in range(rng.randint(2, 3))]
+        out.append(" ".join(facts))
+    return out
+
+
+QUESTIONS = ["Which room is the finance office in?", "When was the Vindholm harbour rebuilt?",
+             "Who signs off travel expenses?"]
+
+
+@pytest.fixture(scope="module")
+def onnx(tmp_path_factory: pytest.TempPathFactory) -> OnnxEmbedder:
+    embedder = OnnxEmbedder(resolve_embedding_model("default"), tmp_path_factory.mktemp("models"))
+    embedder.warm_up()
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def torch_embedder(runtime) -> SentenceTransformerEmbedder:
+    if isinstance(runtime.embedder, SentenceTransformerEmbedder):
+        return runtime.embedder
+    embedder = SentenceTransformerEmbedder(resolve_embedding_model("default"))
+    embedder.warm_up()
+    return embedder
+
+
+def test_vectors_match_the_torch_model(onnx: OnnxEmbedder, torch_embedder) -> None:
+    texts = paragraphs(40, seed=3) + QUESTIONS + ["x", "word " * 600]  # a text past the 256-piece limit too
+    a, b = torch_embedder.embed_documents(texts), onnx.embed_documents(texts)
+    assert b.shape == a.shape and b.dtype == np.float32
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4)
+    cosine = (a * b).sum(axis=1)
+    assert cosine.min() > 0.97, cosine.min()
+    # What matters for retrieval: each question ranks the passages the same way at the top.
+    docs = paragraphs(40, seed=3)
+    for q in QUESTIONS:
+        top_a = np.argsort(-(torch_embedder.embed_documents(docs) @ torch_embedder.embed_query(q)))[:3]
+        top_b = np.argsort(-(onnx.embed_documents(docs) @ onnx.embed_query(q)))[:3]
+        assert top_a[0] == top_b[0] and len(set(top_a) & set(top_b)) >= 2
+
+
+def test_same_tokenizer_and_limits(onnx: OnnxEmbedder, torch_embedder) -> None:
+    text = "Groundwork keeps private documents in sync."
+    assert onnx.count_tokens(text) == torch_embedder.count_tokens(text)
+    assert (onnx.dimension, onnx.max_tokens) == (torch_embedder.dimension, torch_embedder.max_tokens)
+    assert onnx.embed_documents([]).shape == (0, onnx.dimension)
+
+
+def test_export_is_cached(onnx: OnnxEmbedder) -> None:
+    files = list(onnx.cache_root.glob("embed-onnx-int8-*/model.onnx"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    again = OnnxEmbedder(str(onnx.model_path), onnx.cache_root)
+    again.warm_up()
+    assert files[0].stat().st_mtime_ns == stamp
+    assert not list(onnx.cache_root.glob(".tmp-*"))
+
+
+def test_a_model_without_mean_pooling_is_refused_clearly(tmp_path: Path) -> None:
+    source = Path(resolve_embedding_model("default"))
+    model = tmp_path / "cls-model"
+    model.mkdir()
+    for item in source.iterdir():
+        if item.name != "1_Pooling":
+            (model / item.name).symlink_to(item)
+    (model / "1_Pooling").mkdir()
+    (model / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    with pytest.raises(ModelUnavailable, match="RAG_EMBEDDING__BACKEND=torch"):
+        OnnxEmbedder(str(model), tmp_path / "cache").warm_up()
+
+
+def test_setting_selects_the_backend() -> None:
+    from rag.bootstrap import make_embedder
+
+    assert isinstance(make_embedder(Settings(embedding={"backend": "onnx-int8"}, load_samples=False)), OnnxEmbedder)
+    assert isinstance(make_embedder(Settings(embedding={"backend": "torch"}, load_samples=False)),
+                      SentenceTransformerEmbedder)
