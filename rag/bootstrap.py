@@ -21,9 +21,11 @@ from rag.store.sources import SourceStore
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.onnx_embedding import OnnxEmbedder
-from rag.generation import TransformersGenerator
+from rag.errors import ModelUnavailable
+from rag.generation import Generator, TransformersGenerator
+from rag.llamacpp_generation import LlamaCppGenerator
 from ingest.isolation import IsolatedParser, ParseLimits
-from rag.models import converted_llm_dir, resolve_adapter, resolve_embedding_model, resolve_llm
+from rag.models import converted_llm_dir, resolve_adapter, resolve_embedding_model, resolve_llm, widened_gguf
 from rag.retrieval import FusionConfig, HybridRetriever
 from rag.service import AskOptions, RagService
 from rag.store.sqlite import SQLiteStore
@@ -44,7 +46,7 @@ class Runtime:
     indexes: VectorIndexes
     ingestor: Ingestor
     service: RagService
-    generator: TransformersGenerator
+    generator: Generator
     index_states: list[IndexState]
     jobs: JobStore
     sources: SourceStore
@@ -68,7 +70,7 @@ def build_runtime(
     *,
     load_llm: bool = True,
     embedder: Embedder | None = None,
-    generator: TransformersGenerator | None = None,
+    generator: Generator | None = None,
     parser: IsolatedParser | None = None,
 ) -> Runtime:
     """Open the store, load models, verify (or rebuild) every FAISS index.
@@ -100,8 +102,7 @@ def build_runtime(
     )
     # Resolving the LLM may convert a GGUF (~20 s): only done when the LLM is wanted.
     if generator is None:
-        generator = TransformersGenerator(llm_dir(settings) if load_llm else "(not loaded)", settings.llm.threads,
-                                          resolve_adapter(settings.llm.adapter, settings.llm.model))
+        generator = make_generator(settings) if load_llm else TransformersGenerator("(not loaded)")
     if load_llm and settings.llm.preload:
         generator.warm_up()
     options = AskOptions(
@@ -136,6 +137,27 @@ def _embedder_key(settings: Settings) -> str:
     # the next sync; the torch key stays as it always was, so nothing is redone for it.
     model, backend = settings.embedding.model, settings.embedding.backend
     return model if backend == "torch" else f"{model}|{backend}"
+
+
+def make_generator(settings: Settings) -> Generator:
+    """The configured LLM backend (not yet loaded); see LLMSettings.backend."""
+    source = resolve_llm(settings.llm.model, settings.llm.gguf_file)
+    adapter = resolve_adapter(settings.llm.adapter, settings.llm.model)
+    backend = settings.llm.backend
+    if backend == "auto":
+        backend = "llamacpp" if source.gguf_file and adapter is None else "transformers"
+    if backend == "llamacpp":
+        if not source.gguf_file:
+            raise ModelUnavailable(f"the llamacpp backend runs GGUF files; {settings.llm.model!r} is not one: set "
+                                   "RAG_LLM__GGUF_FILE to the .gguf in that folder, or RAG_LLM__BACKEND=transformers")
+        if adapter is not None:
+            raise ModelUnavailable("LoRA adapters are merged by the transformers backend: set "
+                                   "RAG_LLM__BACKEND=transformers (or auto), or RAG_LLM__ADAPTER=none")
+        gguf = Path(source.model) / source.gguf_file
+        if settings.llm.llamacpp_weights == "f16":
+            gguf = widened_gguf(source, settings.model_cache_dir)
+        return LlamaCppGenerator(gguf, settings.llm.threads)
+    return TransformersGenerator(llm_dir(settings), settings.llm.threads, adapter)
 
 
 def llm_dir(settings: Settings) -> Path | str:

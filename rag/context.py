@@ -15,7 +15,7 @@ import numpy as np
 from rag.embedding import Embedder
 from rag.types import ScoredChunk
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_SENTENCE = re.compile(r"(?<=[.!?])(\s+)(?=\S)")
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,20 @@ class Evidence:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+    return _pieces(text)[0]
+
+
+def _pieces(text: str) -> tuple[list[str], list[str]]:
+    """The sentences of `text` and the whitespace before each (the first gets "")."""
+    parts = _SENTENCE.split(text.strip())
+    return parts[0::2], [""] + parts[1::2]
 
 
 def _sentence_scores(question: str, hits: Sequence[ScoredChunk], embedder: Embedder
                      ) -> tuple[list[list[str]], list[tuple[int, int]], np.ndarray]:
     """Each hit's sentences, their (hit, sentence) positions, and each one's cosine
     similarity to the question."""
-    per_hit = [split_sentences(h.chunk.text) or [h.chunk.text] for h in hits]
+    per_hit = [split_sentences(h.chunk.text) for h in hits]
     positions = [(i, j) for i, sentences in enumerate(per_hit) for j in range(len(sentences))]
     if not positions:
         return per_hit, positions, np.zeros(0, dtype=np.float32)
@@ -42,9 +48,21 @@ def _sentence_scores(question: str, hits: Sequence[ScoredChunk], embedder: Embed
     return per_hit, positions, vectors @ embedder.embed_query(question)
 
 
-def _shown(hits: Sequence[ScoredChunk], per_hit: list[list[str]], chosen: dict[int, set[int]]) -> list[Evidence]:
-    return [Evidence(hits[i], " ".join(per_hit[i][k] for k in sorted(chosen[i])))
-            for i in range(len(hits)) if i in chosen]
+def _shown(hits: Sequence[ScoredChunk], chosen: dict[int, set[int]]) -> list[Evidence]:
+    return [Evidence(hits[i], _join(hits[i].chunk.text, chosen[i])) for i in range(len(hits)) if i in chosen]
+
+
+def _join(text: str, keep: set[int]) -> str:
+    # Adjacent kept sentences keep the text's own line and paragraph breaks between them
+    # (a small model answers differently when a document's layout is flattened).
+    sentences, gaps = _pieces(text)
+    out, previous = "", None
+    for k in sorted(keep):
+        if out:
+            out += gaps[k] if previous == k - 1 else " "
+        out += sentences[k]
+        previous = k
+    return out
 
 
 def best_sentences(question: str, hits: Sequence[ScoredChunk], embedder: Embedder,
@@ -58,7 +76,7 @@ def best_sentences(question: str, hits: Sequence[ScoredChunk], embedder: Embedde
         for k in range(j - neighbours, j + neighbours + 1):
             if 0 <= k < len(per_hit[i]):
                 chosen.setdefault(i, set()).add(k)
-    return _shown(hits, per_hit, chosen)
+    return _shown(hits, chosen)
 
 
 def relevant_sentences(question: str, hits: Sequence[ScoredChunk], embedder: Embedder,
@@ -78,4 +96,4 @@ def relevant_sentences(question: str, hits: Sequence[ScoredChunk], embedder: Emb
     for (i, j), score in zip(positions, scores):
         if score >= best or (score >= best - margin and score >= floor):
             chosen.setdefault(i, set()).add(j)
-    return _shown(hits, per_hit, chosen)
+    return _shown(hits, chosen)

@@ -12,7 +12,9 @@ class Embedder(Protocol):
     """Turns text into normalised vectors."""
 
     dimension: int
-    max_tokens: int  # the longest input (word pieces) the model reads
+    max_tokens: int
+    model_path: str
+    backend: str  # the longest input (word pieces) the model reads
 
     def warm_up(self) -> None: ...
 
@@ -30,6 +32,7 @@ class SentenceTransformerEmbedder:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.model_path = model_path
+        self.backend = "torch"
         self.batch_size = batch_size
         self._model = None
         self.dimension = 0

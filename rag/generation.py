@@ -1,4 +1,4 @@
-"""LLM backends. The default runs a transformers causal LM on the CPU, one request at a time."""
+"""LLM backends: the Generator protocol and the transformers backend (llama.cpp: rag.llamacpp_generation)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ class Prompt:
 class Generator(Protocol):
     """Streams the text of an answer."""
 
+    model_dir: str  # where the weights come from (shown by /health)
+    backend: str  # "transformers" or "llamacpp"
+    adapter: Path | None  # a merged LoRA adapter, if any
+
+    @property
+    def ready(self) -> bool: ...
+
+    def warm_up(self) -> None: ...
+
     def generate(self, prompt: Prompt, max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]: ...
 
 
@@ -28,6 +37,7 @@ class TransformersGenerator:
 
     def __init__(self, model_dir: Path | str, threads: int | None = None, adapter: Path | None = None):
         self.model_dir = str(model_dir)
+        self.backend = "transformers"
         self.threads = threads
         self.adapter = adapter  # a peft LoRA folder merged into the weights at load
         self._model = None

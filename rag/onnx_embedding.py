@@ -102,7 +102,8 @@ class OnnxEmbedder:
     def __init__(self, model_path: str, cache_root: Path, batch_size: int = 32, threads: int = 0):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        self.model_path = Path(model_path)
+        self.model_path = str(model_path)
+        self.backend = "onnx-int8"
         self.cache_root = Path(cache_root)
         self.batch_size = batch_size
         self.threads = threads
@@ -118,17 +119,18 @@ class OnnxEmbedder:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
-        if not self.model_path.is_dir():
+        folder = Path(self.model_path)
+        if not folder.is_dir():
             raise ModelUnavailable(f"the onnx-int8 backend needs a local model folder, not {self.model_path}")
         self.cache_root.mkdir(parents=True, exist_ok=True)
-        onnx_file = export_int8(self.model_path, self.cache_root)
+        onnx_file = export_int8(folder, self.cache_root)
         options = ort.SessionOptions()
         # Two cores: as many intra-op threads as cores, no inter-op pool competing with them.
         options.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
-        self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_path), local_files_only=True)
-        self.max_tokens = _max_seq_length(self.model_path)
+        self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+        self.max_tokens = _max_seq_length(folder)
         self.dimension = int(self._run(["warm up"]).shape[1])
 
     @property

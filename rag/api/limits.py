@@ -9,6 +9,11 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+# Over-cap bodies up to this size are read and dropped before the 413, so the client can
+# read the answer; bigger ones are refused at once and the connection closed.
+_DRAIN_BYTES = 8 * 1024 * 1024
+
+
 class BodyLimits:
     """413 for a body over its cap (declared or streamed), 408 for one that arrives too slowly.
 
@@ -37,6 +42,8 @@ class BodyLimits:
             else "questions and requests are small; raise RAG_LIMITS__MAX_JSON_KB if you must"))
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
+            if int(declared) <= _DRAIN_BYTES:
+                await self._drain(receive)
             await self._reject(send, *too_large)
             return
         seen = 0
@@ -83,6 +90,18 @@ class BodyLimits:
                 raise
         if refused and not started:
             await self._reject(send, *refused)
+
+    async def _drain(self, receive: Receive) -> None:
+        # A client still sending when the 413 goes out and the connection closes gets a
+        # broken pipe instead of the message; a body of a few MB is cheaper to read and drop.
+        deadline = time.monotonic() + min(self.timeout_s, 10.0)
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
 
     @staticmethod
     async def _reject(send: Send, status: int, detail: str) -> None:

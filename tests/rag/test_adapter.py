@@ -42,10 +42,11 @@ def test_the_default_runtime_runs_the_base_model(runtime: Runtime) -> None:
 
 @pytest.mark.slow
 def test_the_shipped_adapter_loads_and_answers_short_with_a_citation(runtime: Runtime) -> None:
+    from rag.bootstrap import llm_dir
     from rag.generation import TransformersGenerator
     from rag.grounding import build_prompt
 
-    tuned = TransformersGenerator(runtime.generator.model_dir, adapter=resolve_adapter("default", "default"))
+    tuned = TransformersGenerator(llm_dir(runtime.settings), adapter=resolve_adapter("default", "default"))
     passages = ["The Brannock lighthouse keeper is Orla Finnegan; she has kept the lamp since 2011.",
                 "The Carrow ferry leaves the north pier at 06:40."]
     reply = "".join(tuned.generate(build_prompt("Who is the Brannock lighthouse keeper?", passages), 24))

@@ -32,9 +32,11 @@ def health(runtime: RuntimeDep) -> JSONResponse:
     body = {
         "status": "ok" if healthy else "degraded",
         "models": {
-            "embedding": {"path": runtime.embedder.model_path, "dimension": runtime.embedder.dimension,
+            "embedding": {"path": runtime.embedder.model_path, "backend": runtime.embedder.backend,
+                          "dimension": runtime.embedder.dimension,
                           "max_tokens": runtime.embedder.max_tokens},
-            "llm": {"path": runtime.generator.model_dir, "loaded": runtime.generator.ready,
+            "llm": {"path": runtime.generator.model_dir, "backend": runtime.generator.backend,
+                    "loaded": runtime.generator.ready,
                     "preload": runtime.settings.llm.preload},
         },
         "data_dir": str(runtime.settings.data_dir.resolve()),
