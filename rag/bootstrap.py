@@ -115,7 +115,8 @@ def build_runtime(
         evidence_margin=settings.retrieval.evidence_margin, evidence_floor=settings.retrieval.evidence_floor,
     )
     fusion = FusionConfig(method=settings.retrieval.fusion, alpha=settings.retrieval.alpha,
-                          candidates=settings.retrieval.fusion_candidates)
+                          candidates=settings.retrieval.fusion_candidates,
+                          lexical_stopwords=settings.retrieval.lexical_stopwords)
     service = RagService(HybridRetriever(store, indexes, embedder, fusion), generator, options, embedder)
     jobs, sources = JobStore(store), SourceStore(store)
     runner = JobRunner(jobs, Syncer(ingestor, sources, jobs), timedelta(seconds=settings.job_lease_s))

@@ -82,6 +82,8 @@ class RetrievalSettings(BaseModel):
     # Weight of the dense side in convex fusion (1.0 = dense only).
     alpha: float = Field(0.8, ge=0.0, le=1.0)
     fusion_candidates: int = Field(50, ge=1, le=1000)
+    # Leave English function words ("the", "who", "of", ...) out of the lexical query.
+    lexical_stopwords: bool = True
     # OpenMP threads for FAISS. One query at a time gains nothing from more threads on a
     # small machine and exact search gets slower with them (BENCHMARKS.md).
     faiss_threads: int = Field(1, ge=1, le=64)

@@ -40,6 +40,20 @@ class FusionConfig:
     alpha: float = 0.8
     rrf_k: int = 60
     candidates: int = 50
+    # Leave English function words out of the lexical query: they match most chunks, so
+    # FTS5 had to score nearly the whole collection for every question, for almost no BM25
+    # weight (EVALUATION.md and BENCHMARKS.md measure both).
+    lexical_stopwords: bool = True
+
+
+# Function words only: nothing that names a thing, so no content word is ever dropped.
+_STOPWORDS = frozenset(
+    "a an the of to in on at by for from with and or but is are was were be been being am it its "
+    "this that these those as which who whom whose what when where why how i you he she we they me "
+    "him her us them my your his our their do does did done has have had having will would can "
+    "could should shall may might must not no nor so than then there here if into onto about "
+    "over under up down out off again very s t".split()
+)
 
 
 class HybridRetriever:
@@ -56,16 +70,18 @@ class HybridRetriever:
                  mode: Mode = "hybrid") -> list[ScoredChunk]:
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
-        info = self.store.get_collection(collection)  # NotFound for an unknown collection
+        collection_id = self.store.collection_id(collection)  # NotFound for an unknown collection
         vector = self.embedder.embed_query(query)
         terms = _TOKEN.findall(query.lower())
+        if self.fusion.lexical_stopwords:
+            terms = [t for t in terms if t not in _STOPWORDS] or terms
         n = max(k, self.fusion.candidates) if mode == "hybrid" else k
         for _ in range(_ATTEMPTS):
             cosines: dict[int, float] = {}  # exact cosine per candidate, filled as it is computed
             # Restrict the scan before ranking, so a strict filter still yields k permitted hits.
-            allowed = self.store.allowed_chunk_ids(info.id, filters) if filters.active else None
-            dense = self.indexes.search(info.id, vector, n, allowed) if mode != "lexical" else []
-            lexical = self.store.lexical_search(info.id, terms, n, filters) if mode != "dense" else []
+            allowed = self.store.allowed_chunk_ids(collection_id, filters) if filters.active else None
+            dense = self.indexes.search(collection_id, vector, n, allowed) if mode != "lexical" else []
+            lexical = self.store.lexical_search(collection_id, terms, n, filters) if mode != "dense" else []
             if mode == "dense":
                 ranked = dense[:k]
             elif mode == "lexical":

@@ -226,6 +226,13 @@ class SQLiteStore:
             raise NotFound(f"collection {name!r} does not exist")
         return _collection(row)
 
+    def collection_id(self, name: str) -> int:
+        """The id of a collection, without counting its documents and chunks (per query)."""
+        row = self.connection().execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"collection {name!r} does not exist")
+        return int(row[0])
+
     def list_collections(self) -> list[CollectionInfo]:
         rows = self.connection().execute(
             """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,
@@ -421,9 +428,11 @@ class SQLiteStore:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         where, args = self._filter_sql(filters)
+        # The documents join is only needed by filters; every matching row pays for it.
+        documents = " JOIN documents d ON d.id = k.document_id" if where else ""
         rows = self.connection().execute(
             f"""SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f
-                JOIN chunks k ON k.id = f.rowid JOIN documents d ON d.id = k.document_id
+                JOIN chunks k ON k.id = f.rowid{documents}
                 WHERE chunks_fts MATCH ? AND k.collection_id = ?{where}
                 ORDER BY score LIMIT ?""",
             [match, collection_id, *args, k],
