@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,7 @@ from rag.models import package_dir, resolve_embedding_model  # noqa: E402
 from rag.onnx_embedding import OnnxEmbedder  # noqa: E402
 from rag.store.sqlite import DocumentWrite  # noqa: E402
 from rag.types import ChunkDraft, Filters  # noqa: E402
+from tests.server import Server  # noqa: E402
 
 WORK = ROOT / "data" / "bench"
 CONFLICTS = ROOT.parent / "shared" / "data" / "conflicts"
@@ -354,48 +354,14 @@ def bench_answers(runtime: Runtime, questions: list[str]) -> dict:
             "p95_ms": pct(latencies, 95)}
 
 
-class _Serve:
-    """`rag serve` on a data directory; `started_s` is the time until /health answered 200."""
-
-    def __init__(self, data_dir: Path):
-        from tests.server import free_port
-
-        self.port = free_port()
-        env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_LOAD_SAMPLES": "false"}
-        t = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port)], cwd=ROOT,
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while True:
-            try:
-                with urllib.request.urlopen(self.url("/health"), timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-            if self.proc.poll() is not None or time.perf_counter() - t > 600:
-                self.close()
-                raise RuntimeError("server did not start")
-        self.started_s = round(time.perf_counter() - t, 2)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def ask(self, question: str) -> int:
-        body = json.dumps({"question": question, "top_k": 5, "max_tokens": 64}).encode()
-        req = urllib.request.Request(self.url("/collections/bench-answers/query"), body,
-                                     {"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=600) as r:
-                return r.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+def start_server(data_dir: Path) -> tuple[Server, float]:
+    """`rag serve` on a data directory, and the seconds until /health answered."""
+    started = time.perf_counter()
+    server = Server(data_dir, RAG_LOAD_SAMPLES="false").start(timeout=600, poll_s=0.05)
+    return server, round(time.perf_counter() - started, 2)
 
 
-def bench_concurrent(server: _Serve, questions: list[str], clients: int) -> dict:
+def bench_concurrent(server: Server, questions: list[str], clients: int) -> dict:
     """`clients` threads asking the running server over loopback, each its share of the
     questions; per-request latency as each client sees it (queueing included)."""
     latencies: list[float] = []
@@ -405,7 +371,8 @@ def bench_concurrent(server: _Serve, questions: list[str], clients: int) -> dict
     def client(mine: list[str]) -> None:
         for q in mine:
             t = time.perf_counter()
-            status = server.ask(q)
+            status, _ = server.call("POST", "/collections/bench-answers/query",
+                                    {"question": q, "top_k": 5, "max_tokens": 64}, timeout=600)
             with lock:
                 latencies.append((time.perf_counter() - t) * 1000)
                 statuses.append(status)
@@ -596,8 +563,8 @@ def main() -> None:
             peers.python(peer)
     results: dict = {"machine": machine(), "backend": settings.embedding.backend}
     # Cold start first: nothing cached yet in this data directory.
-    cold = _Serve(data)
-    cold.close()
+    cold, cold_s = start_server(data)
+    cold.stop()
     runtime = build_runtime(settings)
     ds = Dataset.load(CONFLICTS)
     queries = [ds.queries[q]["text"] for q in list(ds.qrels)[: args.queries]]
@@ -620,12 +587,12 @@ def main() -> None:
     questions = answers_corpus(runtime, args.answers)
     results["answers"] = step("answers (in process)", bench_answers, runtime, questions)
     # The server shares the data directory (SQLite in WAL mode); the in-process runtime idles.
-    server = _Serve(data)
+    server, warm_s = start_server(data)
     try:
-        results["start"] = {"cold_s": cold.started_s, "warm_s": server.started_s}
+        results["start"] = {"cold_s": cold_s, "warm_s": warm_s}
         results["concurrent"] = step("answers (8 concurrent clients)", bench_concurrent, server, questions, 8)
     finally:
-        server.close()
+        server.stop()
     results["faiss_threads"] = step("faiss threads", bench_faiss_threads)
     results["ann"] = step("ann", bench_ann, args.ann_size)
     results["retrieval"] = {}

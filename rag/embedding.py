@@ -12,9 +12,9 @@ class Embedder(Protocol):
     """Turns text into normalised vectors."""
 
     dimension: int
-    max_tokens: int
+    max_tokens: int  # the longest input (word pieces) the model reads
     model_path: str
-    backend: str  # the longest input (word pieces) the model reads
+    backend: str  # "torch" or "onnx-int8"
 
     def warm_up(self) -> None: ...
 
@@ -23,6 +23,11 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+def count_word_pieces(tokenizer, text: str) -> int:
+    """Word pieces the model sees, without [CLS]/[SEP] (chunk budgets are counted in these)."""
+    return len(tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
 
 class SentenceTransformerEmbedder:
@@ -59,8 +64,7 @@ class SentenceTransformerEmbedder:
         return self.model.tokenizer
 
     def count_tokens(self, text: str) -> int:
-        """Word pieces the model sees, without [CLS]/[SEP]."""
-        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+        return count_word_pieces(self.tokenizer, text)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -1,10 +1,11 @@
 """The llama.cpp generator: the same GGUF as the transformers path, run by llama.cpp.
 
 transformers dequantizes the shipped Q4_1 GGUF to fp32 and decodes it with PyTorch; on two
-cores llama.cpp runs the quantized weights directly and decodes several times faster
-(BENCHMARKS.md). Same chat template (read from the GGUF), same greedy decoding, no
-repetition penalty, so answers match the transformers path's closely; LoRA adapters and
-non-GGUF models stay on the transformers backend (rag.bootstrap chooses).
+cores llama.cpp decodes several times faster (BENCHMARKS.md). By default it runs a float16
+copy of the GGUF (rag.models.widened_gguf), since the 4-bit weights changed answers. Same
+chat template (read from the GGUF), same greedy decoding, no repetition penalty, so answers
+match the transformers path's closely; LoRA adapters and non-GGUF models stay on the
+transformers backend (rag.bootstrap chooses).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.embedding import count_word_pieces
 from rag.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,7 @@ class OnnxEmbedder:
         return self._tokenizer
 
     def count_tokens(self, text: str) -> int:
-        """Word pieces the model sees, without [CLS]/[SEP]."""
-        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+        return count_word_pieces(self.tokenizer, text)
 
     def _run(self, texts: list[str]) -> np.ndarray:
         encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np")

@@ -43,7 +43,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 300) -> "Server":
+    def start(self, timeout: float = 300, poll_s: float = 0.3) -> "Server":
         env = {**os.environ, "RAG_DATA_DIR": str(self.data_dir), **self.env}
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port)],
@@ -58,7 +58,7 @@ class Server:
                     return self
             except OSError:
                 pass
-            time.sleep(0.3)
+            time.sleep(poll_s)
         self.kill()
         raise AssertionError(f"server did not start:\n{self.log()}")
 
