@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -110,36 +111,67 @@ class Ingestor:
                     batch_chunks: int = 512) -> list[FileOutcome]:
         """Ingest files in order; returns one outcome per file.
 
-        Files are parsed and chunked one by one, embedded in large batches (the embedder is
-        the bottleneck and batches well), and written in groups: one SQLite transaction and
-        one FAISS update per group rather than per file.
+        Files are parsed and chunked one by one in a helper thread while this thread embeds
+        and writes what is ready: the parser worker is another process, so parsing the next
+        files overlaps embedding the last ones. Embedding runs in large batches (the embedder
+        is the bottleneck and batches well), and each batch is one SQLite transaction and one
+        FAISS update. At most two batches wait, which bounds memory.
         """
         outcomes: list[FileOutcome | None] = [None] * len(files)
-        pending: list[tuple[int, _Prepared]] = []
-        pending_chunks = 0
+        ready: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def hand_over(item: tuple[str, Any] | None) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def prepare_all() -> None:
+            pending: list[tuple[int, _Prepared]] = []
+            pending_chunks = 0
+            try:
+                for i, file in enumerate(files):
+                    if stop.is_set():
+                        return
+                    prepared = self._prepare(collection, file)
+                    if isinstance(prepared, FileOutcome):
+                        if not hand_over(("done", [(i, prepared)])):
+                            return
+                        continue
+                    pending.append((i, prepared))
+                    pending_chunks += len(prepared.drafts)
+                    if pending_chunks >= batch_chunks:
+                        if not hand_over(("commit", pending)):
+                            return
+                        pending, pending_chunks = [], 0
+                if pending:
+                    hand_over(("commit", pending))
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                hand_over(("error", exc))
+            finally:
+                hand_over(None)
+
+        producer = threading.Thread(target=prepare_all, name=f"ingest-prepare-{collection}", daemon=True)
+        producer.start()
         done = 0
-        for i, file in enumerate(files):
-            prepared = self._prepare(collection, file)
-            if isinstance(prepared, FileOutcome):
-                outcomes[i] = prepared
-                done += 1
-                if progress:
-                    progress(done)
-                continue
-            pending.append((i, prepared))
-            pending_chunks += len(prepared.drafts)
-            if pending_chunks >= batch_chunks:
-                for j, outcome in self._commit(collection, pending):
+        try:
+            while (item := ready.get()) is not None:
+                kind, payload = item
+                if kind == "error":
+                    raise payload
+                resolved = self._commit(collection, payload) if kind == "commit" else payload
+                for j, outcome in resolved:
                     outcomes[j] = outcome
-                done += len(pending)
+                done += len(resolved)
                 if progress:
                     progress(done)
-                pending, pending_chunks = [], 0
-        if pending:
-            for j, outcome in self._commit(collection, pending):
-                outcomes[j] = outcome
-            if progress:
-                progress(len(files))
+        finally:
+            stop.set()  # the helper stops at its next file if this thread failed
+            producer.join()
         return [o for o in outcomes if o is not None]
 
     def _prepare(self, collection: str, file: IncomingFile) -> "FileOutcome | _Prepared":

@@ -29,7 +29,8 @@ from rag.models import converted_llm_dir, resolve_adapter, resolve_embedding_mod
 from rag.retrieval import FusionConfig, HybridRetriever
 from rag.service import AskOptions, RagService
 from rag.store.sqlite import SQLiteStore
-from rag.store.vectors import IndexState, VectorIndexes
+from rag.store.faiss_index import AnnParams
+from rag.store.vectors import IndexPolicy, IndexState, VectorIndexes
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ def build_runtime(
     if embedder is None:
         embedder = make_embedder(settings)
     embedder.warm_up()
-    indexes = VectorIndexes(store, settings.index_dir, embedder.dimension)
+    indexes = VectorIndexes(store, settings.index_dir, embedder.dimension, index_policy(settings),
+                            settings.index.build_threads, settings.retrieval.faiss_threads)
     states = indexes.load_all()
     chunker_config = ChunkerConfig(
         max_tokens=min(settings.chunking.max_tokens, embedder.max_tokens - 2),  # room for [CLS]/[SEP]
@@ -123,6 +125,13 @@ def build_runtime(
     scheduler = Scheduler(sources, jobs, runner)
     return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states,
                    jobs, sources, runner, scheduler, KeyStore(store), parser)
+
+
+def index_policy(settings: Settings) -> IndexPolicy:
+    """The FAISS index choice from RAG_INDEX__* settings."""
+    ix = settings.index
+    return IndexPolicy(ix.kind, ix.hnsw_above, AnnParams(ix.hnsw_m, ix.hnsw_ef_construction, ix.hnsw_ef_search),
+                       ix.max_tombstones)
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -25,9 +25,32 @@ class Embedder(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
-def count_word_pieces(tokenizer, text: str) -> int:
-    """Word pieces the model sees, without [CLS]/[SEP] (chunk budgets are counted in these)."""
-    return len(tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+class WordPieceCounter:
+    """Word pieces the model sees, without [CLS]/[SEP] (chunk budgets are counted in these).
+
+    Counts with a private copy of the model's fast tokenizer. A Hugging Face fast tokenizer
+    keeps its truncation and padding switches in shared state and sets them on every call:
+    counting (no truncation, no padding) in the ingest thread while another thread embeds
+    (padding, truncation) handed the embedder unpadded rows ("ValueError: setting an array
+    element with a sequence"). This copy is configured once and never changed again, so any
+    number of threads may use it.
+    """
+
+    def __init__(self, tokenizer):
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        self._slow = tokenizer if backend is None else None  # a Python tokenizer has no such state
+        self._fast = None
+        if backend is not None:
+            from tokenizers import Tokenizer
+
+            self._fast = Tokenizer.from_str(backend.to_str())
+            self._fast.no_truncation()
+            self._fast.no_padding()
+
+    def __call__(self, text: str) -> int:
+        if self._fast is not None:
+            return len(self._fast.encode(text, add_special_tokens=False).ids)
+        return len(self._slow(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
 
 class SentenceTransformerEmbedder:
@@ -40,6 +63,7 @@ class SentenceTransformerEmbedder:
         self.backend = "torch"
         self.batch_size = batch_size
         self._model = None
+        self._counter: WordPieceCounter | None = None
         self.dimension = 0
         self.max_tokens = 0
 
@@ -52,6 +76,7 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
         self.dimension = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length)
+        self._counter = WordPieceCounter(self._model.tokenizer)
 
     @property
     def model(self):
@@ -64,7 +89,9 @@ class SentenceTransformerEmbedder:
         return self.model.tokenizer
 
     def count_tokens(self, text: str) -> int:
-        return count_word_pieces(self.tokenizer, text)
+        if self._counter is None:
+            raise RuntimeError("call warm_up() first")
+        return self._counter(text)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

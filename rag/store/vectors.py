@@ -7,16 +7,18 @@ never wait for ingestion and always see one whole state.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from rag.errors import IndexCorrupt
-from rag.store.faiss_index import FaissIndex
+from rag.store.faiss_index import AnnParams, FaissIndex, IndexKind
 from rag.store.sqlite import SQLiteStore, WriteResult
 
 log = logging.getLogger(__name__)
@@ -31,22 +33,54 @@ class _Snapshot:
 
 
 @dataclass(frozen=True)
+class IndexPolicy:
+    """Which FAISS index a collection gets: exact search while it is fast, HNSW beyond."""
+
+    kind: str = "auto"  # "auto", "flat" or "hnsw"
+    hnsw_above: int = 50_000
+    ann: AnnParams = AnnParams()
+    # HNSW keeps removed vectors as tombstones; past this share of the index it is rebuilt.
+    max_tombstones: float = 0.25
+
+    def kind_for(self, vectors: int, current: IndexKind | None = None) -> IndexKind:
+        """The kind for a collection of `vectors`; an HNSW index stays HNSW down to half the
+        threshold, so a collection hovering around it is not rebuilt back and forth."""
+        if self.kind in ("flat", "hnsw"):
+            return self.kind  # type: ignore[return-value]
+        if current == "hnsw":
+            return "hnsw" if vectors >= self.hnsw_above // 2 else "flat"
+        return "hnsw" if vectors >= self.hnsw_above else "flat"
+
+
+@dataclass(frozen=True)
 class IndexState:
     """What /health reports per collection."""
 
     collection_id: int
     generation: int
     vectors: int
-    origin: str  # "loaded", "rebuilt", "empty"
+    origin: str  # "loaded", "rebuilt", "empty", "updated"
+    kind: str = "flat"
+    tombstones: int = 0
 
 
 class VectorIndexes:
     """The FAISS caches of all collections, checked against SQLite."""
 
-    def __init__(self, store: SQLiteStore, index_dir: Path, dimension: int):
+    def __init__(self, store: SQLiteStore, index_dir: Path, dimension: int,
+                 policy: IndexPolicy = IndexPolicy(), build_threads: int | None = None,
+                 search_threads: int = 1):
         self.store = store
         self.index_dir = Path(index_dir)
         self.dimension = dimension
+        self.policy = policy
+        # OpenMP threads while building an HNSW graph (a rebuild runs beside queries, which
+        # keep their own single thread); None: all cores.
+        self.build_threads = build_threads or (os.cpu_count() or 1)
+        # OpenMP's thread count is per calling thread (a value set at start does not reach
+        # the server's request threads), so each searching thread sets it once itself.
+        self.search_threads = search_threads
+        self._thread_state = threading.local()
         self._snapshots: dict[int, _Snapshot] = {}
         self._origin: dict[int, str] = {}
         self._lock = threading.Lock()
@@ -63,7 +97,8 @@ class VectorIndexes:
     def states(self) -> list[IndexState]:
         with self._lock:
             return [
-                IndexState(cid, snap.generation, snap.index.size, self._origin.get(cid, "?"))
+                IndexState(cid, snap.generation, snap.index.size, self._origin.get(cid, "?"),
+                           snap.index.kind, snap.index.tombstones)
                 for cid, snap in sorted(self._snapshots.items())
             ]
 
@@ -72,24 +107,50 @@ class VectorIndexes:
         generation = self.store.generation(collection_id)
         if path.exists():
             try:
-                index, file_gen = FaissIndex.load(path, self.dimension)
+                index, file_gen = FaissIndex.load(path, self.dimension, self.policy.ann)
                 if file_gen != generation:
                     raise IndexCorrupt(f"{path} is generation {file_gen}, SQLite is at {generation}")
                 if index.ids() != self.store.chunk_ids(collection_id):
                     raise IndexCorrupt(f"{path} ids differ from the chunk table")
-                return self._install(collection_id, _Snapshot(index, generation), "loaded")
+                if not self._needs_rebuild(index):
+                    return self._install(collection_id, _Snapshot(index, generation), "loaded")
+                log.info("collection %s: rebuilding its %s index as %s (RAG_INDEX__*)", collection_id,
+                         index.kind, self.policy.kind_for(index.size, index.kind))
+                return self.rebuild(collection_id, index.kind)
             except IndexCorrupt as exc:
                 log.warning("rebuilding FAISS index of collection %s: %s", collection_id, exc)
         return self.rebuild(collection_id)
 
-    def rebuild(self, collection_id: int) -> _Snapshot:
-        """Build the index from the embeddings stored in SQLite and save it."""
+    def _needs_rebuild(self, index: FaissIndex) -> bool:
+        """The wrong kind for its size (or for the settings), or too many tombstones."""
+        stored = index.size + index.tombstones
+        return (self.policy.kind_for(index.size, index.kind) != index.kind
+                or (stored > 0 and index.tombstones / stored > self.policy.max_tombstones))
+
+    def rebuild(self, collection_id: int, current: IndexKind | None = None) -> _Snapshot:
+        """Build the index from the embeddings stored in SQLite and save it (`current`: the
+        kind it had, for the policy's hysteresis)."""
         generation, ids, vectors = self.store.embeddings(collection_id)
-        index = FaissIndex(self.dimension)
+        kind = self.policy.kind_for(len(ids), current)
+        index = FaissIndex.new(self.dimension, kind, self.policy.ann)
         if len(ids):
-            index.add(ids, vectors)
+            started = time.monotonic()
+            self._add(index, ids, vectors)
+            if kind == "hnsw":
+                log.info("collection %s: HNSW over %d vectors built in %.1f s", collection_id, len(ids),
+                         time.monotonic() - started)
         index.save(self.path(collection_id), generation)
         return self._install(collection_id, _Snapshot(index, generation), "rebuilt" if len(ids) else "empty")
+
+    def _add(self, index: FaissIndex, ids: np.ndarray, vectors: np.ndarray) -> None:
+        previous = faiss.omp_get_max_threads()
+        # HNSW graph construction parallelises well; OpenMP's thread count is per thread, so
+        # raising it here leaves the query threads at RAG_RETRIEVAL__FAISS_THREADS.
+        faiss.omp_set_num_threads(self.build_threads)
+        try:
+            index.add(ids, vectors)
+        finally:
+            faiss.omp_set_num_threads(previous)
 
     def _install(self, collection_id: int, snap: _Snapshot, origin: str) -> _Snapshot:
         with self._lock:
@@ -109,7 +170,12 @@ class VectorIndexes:
         index.remove(write.removed_chunk_ids)
         if write.added_chunk_ids:
             assert vectors is not None and len(vectors) == len(write.added_chunk_ids)
-            index.add(np.asarray(write.added_chunk_ids, dtype=np.int64), vectors)
+            self._add(index, np.asarray(write.added_chunk_ids, dtype=np.int64), vectors)
+        if self._needs_rebuild(index):
+            # Crossed the size threshold (Flat <-> HNSW) or HNSW tombstones piled up: build
+            # afresh from SQLite, which already holds this write. Readers keep the old snapshot.
+            self.rebuild(write.collection_id, index.kind)
+            return
         index.save(self.path(write.collection_id), write.generation)
         self._install(write.collection_id, _Snapshot(index, write.generation), "updated")
 
@@ -118,6 +184,9 @@ class VectorIndexes:
     ) -> list[tuple[int, float]]:
         """Top-k (chunk id, cosine) in the collection's current snapshot."""
         snap = self._current(collection_id)
+        if getattr(self._thread_state, "omp_threads", None) != self.search_threads:
+            faiss.omp_set_num_threads(self.search_threads)
+            self._thread_state.omp_threads = self.search_threads
         return snap.index.search(query.reshape(1, -1), k, allowed)[0]
 
     def _current(self, collection_id: int) -> _Snapshot:

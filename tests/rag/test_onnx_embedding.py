@@ -106,3 +106,34 @@ def test_setting_selects_the_backend() -> None:
     assert isinstance(make_embedder(Settings(embedding={"backend": "onnx-int8"}, load_samples=False)), OnnxEmbedder)
     assert isinstance(make_embedder(Settings(embedding={"backend": "torch"}, load_samples=False)),
                       SentenceTransformerEmbedder)
+
+
+def test_counting_while_embedding_in_another_thread(runtime) -> None:
+    # Ingestion counts word pieces (chunking) in one thread while another embeds: with one
+    # shared fast tokenizer the counting call switched padding off under the embedding call.
+    import threading
+
+    embedder = runtime.embedder
+    texts = [p * (1 + i % 5) for i, p in enumerate(paragraphs(24, seed=7))]  # ragged lengths
+    expected = embedder.embed_documents(texts)
+    counts = [embedder.count_tokens(t) for t in texts]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def count() -> None:
+        try:
+            while not stop.is_set():
+                assert [embedder.count_tokens(t) for t in texts] == counts
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+            stop.set()
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        for _ in range(15):
+            assert np.allclose(embedder.embed_documents(texts), expected, atol=1e-5)
+    finally:
+        stop.set()
+        counter.join()
+    assert errors == []

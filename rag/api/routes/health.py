@@ -27,7 +27,9 @@ def health(runtime: RuntimeDep) -> JSONResponse:
             "generation": info.generation,
             "index": {"vectors": state.vectors if state else None,
                       "generation": state.generation if state else None,
-                      "origin": state.origin if state else "not loaded", "in_sync": in_sync},
+                      "origin": state.origin if state else "not loaded", "in_sync": in_sync,
+                      "kind": state.kind if state else None,
+                      "tombstones": state.tombstones if state else None},
         })
     body = {
         "status": "ok" if healthy else "degraded",

@@ -1,0 +1,162 @@
+"""Flat and HNSW indexes: recall against exact search, tombstones, filters, the automatic
+switch by collection size (real FAISS and SQLite; vectors are synthetic and seeded)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import rag.store.faiss_index as faiss_index
+from rag.store.faiss_index import FaissIndex
+from rag.store.sqlite import DocumentWrite, SQLiteStore
+from rag.store.vectors import IndexPolicy, VectorIndexes
+from rag.types import ChunkDraft
+
+DIM = 384
+
+
+def _clustered(n: int, seed: int = 0) -> np.ndarray:
+    """Vectors around 50 centres, like embeddings of documents on a few topics."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((50, DIM)).astype(np.float32)
+    data = centres[rng.integers(0, 50, n)] + 0.6 * rng.standard_normal((n, DIM)).astype(np.float32)
+    return data / np.linalg.norm(data, axis=1, keepdims=True)
+
+
+def _hnsw(vectors: np.ndarray, ids: np.ndarray | None = None) -> FaissIndex:
+    index = FaissIndex.new(DIM, "hnsw")
+    index.add(np.arange(len(vectors)) if ids is None else ids, vectors)
+    return index
+
+
+def test_hnsw_recall_at_10_against_exact_search() -> None:
+    data = _clustered(6000)
+    queries = _clustered(60, seed=1)
+    exact = FaissIndex.new(DIM, "flat")
+    exact.add(np.arange(len(data)), data)
+    approx = _hnsw(data)
+    assert approx.kind == "hnsw" and exact.kind == "flat"
+    truth = exact.search(queries, 10)
+    found = approx.search(queries, 10)
+    recall = np.mean([len({i for i, _ in f} & {i for i, _ in t}) / 10 for f, t in zip(found, truth)])
+    assert recall >= 0.95, recall
+
+
+def test_hnsw_removed_vectors_never_come_back_and_survive_a_restart(tmp_path) -> None:
+    data = _clustered(1000)
+    index = _hnsw(data)
+    query = data[:1]
+    nearest = [i for i, _ in index.search(query, 20)[0]]
+    assert nearest[0] == 0
+    assert index.remove(nearest[:10] + [99_999]) == 10  # an unknown id is not counted
+    assert index.remove(nearest[:3]) == 0  # already gone
+    assert index.size == 990 and index.tombstones == 10
+    after = [i for i, _ in index.search(query, 10)[0]]
+    assert len(after) == 10 and not set(after) & set(nearest[:10])
+    assert after == nearest[10:20]
+    index.save(tmp_path / "i.faiss", generation=3)
+    loaded, generation = FaissIndex.load(tmp_path / "i.faiss", DIM)
+    assert generation == 3 and loaded.kind == "hnsw" and loaded.tombstones == 10
+    assert loaded.ids() == set(range(1000)) - set(nearest[:10])
+    assert [i for i, _ in loaded.search(query, 10)[0]] == after
+
+
+def test_hnsw_filter_returns_k_permitted_vectors(monkeypatch) -> None:
+    data = _clustered(3000)
+    index = _hnsw(data)
+    index.remove([5])
+    rng = np.random.default_rng(3)
+    allowed = rng.choice(3000, 400, replace=False).tolist() + [5]
+    exact = FaissIndex.new(DIM, "flat")
+    keep = np.array(sorted(set(allowed) - {5}))
+    exact.add(keep, data[keep])
+    for subset_cutoff in (20_000, 10):  # the exact-subset path, then the graph walk with a selector
+        monkeypatch.setattr(faiss_index, "_EXACT_SUBSET", subset_cutoff)
+        hits = index.search(data[:1], 8, allowed=allowed)[0]
+        assert len(hits) == 8 and {i for i, _ in hits} <= set(allowed) - {5}
+        assert [i for i, _ in hits][:3] == [i for i, _ in exact.search(data[:1], 3)[0]]
+    # Very few permitted vectors: the graph walk finds too few of them, the exact scan does not.
+    assert {i for i, _ in index.search(data[:1], 5, allowed=[7, 2999, 1500])[0]} == {7, 2999, 1500}
+
+
+def _write(store: SQLiteStore, doc: int, vectors: np.ndarray):
+    drafts = [ChunkDraft(f"chunk {doc}-{i}", i, None, None, 3) for i in range(len(vectors))]
+    return store.replace_documents("c", [DocumentWrite(
+        document_id=f"doc_{doc}", name=f"{doc}.txt", source="upload", content_hash=f"h{doc}-{len(vectors)}",
+        config_hash="cfg", size=1, mime_type="text/plain", metadata={}, chunks=drafts, embeddings=vectors)])
+
+
+def test_collection_switches_to_hnsw_and_back_by_size(tmp_path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store.open()
+    policy = IndexPolicy("auto", hnsw_above=300)
+    indexes = VectorIndexes(store, tmp_path / "index", DIM, policy)
+    data = _clustered(600)
+    writes = []
+    for doc in range(4):  # 4 x 100 vectors: the third write reaches the threshold
+        part = data[doc * 100:(doc + 1) * 100]
+        writes.append(_write(store, doc, part))
+        indexes.apply(writes[-1], part)
+        state = indexes.states()[0]
+        assert (state.kind, state.vectors) == ("hnsw" if doc >= 2 else "flat", (doc + 1) * 100)
+    cid = writes[0].collection_id
+    assert [i for i, _ in indexes.search(cid, data[150], 1)] == [writes[1].added_chunk_ids[50]]
+    # Replacing a document leaves tombstones (HNSW cannot delete) and keeps the index in sync.
+    replaced = _write(store, 1, data[400:440])
+    indexes.apply(replaced, data[400:440])
+    state = indexes.states()[0]
+    assert (state.kind, state.tombstones, state.vectors) == ("hnsw", 100, 340)
+    assert not {i for i, _ in indexes.search(cid, data[150], 10)} & set(replaced.removed_chunk_ids)
+    # A restart loads the saved HNSW with its tombstones and checks it against SQLite.
+    reopened = VectorIndexes(store, tmp_path / "index", DIM, policy)
+    [state] = reopened.load_all()
+    assert (state.origin, state.kind, state.tombstones, state.vectors) == ("loaded", "hnsw", 100, 340)
+    # Tombstones above a quarter of the index (200 of 450): rebuilt from SQLite, none left.
+    replaced = _write(store, 2, data[440:450])
+    reopened.apply(replaced, data[440:450])
+    state = reopened.states()[0]
+    assert (state.origin, state.kind, state.tombstones, state.vectors) == ("rebuilt", "hnsw", 0, 250)
+    # Shrinking: HNSW down to half the threshold, exact search below it.
+    reopened.apply(store.delete_document("c", "doc_0"))
+    assert (reopened.states()[0].kind, reopened.states()[0].vectors) == ("hnsw", 150)
+    reopened.apply(store.delete_document("c", "doc_3"))
+    assert (reopened.states()[0].kind, reopened.states()[0].vectors) == ("flat", 50)
+    # Settings name a kind: the saved index of the other kind is rebuilt at start.
+    forced = VectorIndexes(store, tmp_path / "index", DIM, IndexPolicy("hnsw"))
+    [state] = forced.load_all()
+    assert (state.origin, state.kind, state.vectors) == ("rebuilt", "hnsw", 50)
+    store.close()
+
+
+@pytest.mark.parametrize("hnsw_above,vectors,current,expected", [
+    (100, 99, None, "flat"), (100, 100, None, "hnsw"), (100, 60, "hnsw", "hnsw"), (100, 49, "hnsw", "flat"),
+])
+def test_auto_policy_has_hysteresis(hnsw_above, vectors, current, expected) -> None:
+    assert IndexPolicy("auto", hnsw_above).kind_for(vectors, current) == expected
+
+
+def test_each_searching_thread_uses_the_configured_faiss_threads(tmp_path) -> None:
+    # OpenMP's thread count is per thread: a value set at start would not reach request threads.
+    import threading
+
+    import faiss
+
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store.open()
+    indexes = VectorIndexes(store, tmp_path / "index", DIM, search_threads=1)
+    data = _clustered(10)
+    indexes.apply(_write(store, 0, data), data)
+    seen = []
+
+    def search() -> None:
+        before = faiss.omp_get_max_threads()
+        indexes.search(store.collection_id("c"), data[0], 3)
+        seen.append((before, faiss.omp_get_max_threads()))
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    worker.join()
+    assert seen == [(os.cpu_count(), 1)]
+    store.close()
