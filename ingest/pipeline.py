@@ -8,7 +8,9 @@ import logging
 import os
 import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,7 +88,7 @@ class Ingestor:
 
     def __init__(self, store: SQLiteStore, indexes: VectorIndexes, embedder: Embedder,
                  chunker: Chunker, config_hash: str, files_dir: Path, parser: Parser,
-                 max_text_chars: int = 2_000_000):
+                 max_text_chars: int = 2_000_000, prepare_threads: int = 1):
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
@@ -95,6 +97,8 @@ class Ingestor:
         self.files_dir = Path(files_dir)
         self.parser = parser
         self.max_text_chars = max_text_chars
+        # Files parsed at once per ingest call (one per parser worker process).
+        self.prepare_threads = max(1, prepare_threads)
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
 
@@ -111,11 +115,11 @@ class Ingestor:
                     batch_chunks: int = 512) -> list[FileOutcome]:
         """Ingest files in order; returns one outcome per file.
 
-        Files are parsed and chunked one by one in a helper thread while this thread embeds
-        and writes what is ready: the parser worker is another process, so parsing the next
-        files overlaps embedding the last ones. Embedding runs in large batches (the embedder
-        is the bottleneck and batches well), and each batch is one SQLite transaction and one
-        FAISS update. At most two batches wait, which bounds memory.
+        Files are parsed and chunked in helper threads (`prepare_threads` at a time, results
+        kept in file order) while this thread embeds and writes what is ready: the parser
+        workers are other processes, so parsing the next files overlaps embedding the last.
+        Embedding runs in large batches (the embedder batches well), and each batch is one
+        SQLite transaction and one FAISS update. At most two batches wait, which bounds memory.
         """
         outcomes: list[FileOutcome | None] = [None] * len(files)
         ready: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=2)
@@ -130,14 +134,30 @@ class Ingestor:
                     continue
             return False
 
+        def prepared_in_order() -> Iterator[tuple[int, "FileOutcome | _Prepared"]]:
+            # A small window of files in flight: parallel parsing without reading ahead of
+            # the embedder by more than a few files.
+            window: deque[Future] = deque()
+            with ThreadPoolExecutor(self.prepare_threads, thread_name_prefix="ingest-parse") as pool:
+                try:
+                    for i, file in enumerate(files):
+                        window.append(pool.submit(self._prepare, collection, file))
+                        if len(window) > 2 * self.prepare_threads:
+                            yield i - len(window) + 1, window.popleft().result()
+                    first = len(files) - len(window)
+                    for offset in range(len(window)):
+                        yield first + offset, window.popleft().result()
+                finally:
+                    for future in window:
+                        future.cancel()
+
         def prepare_all() -> None:
             pending: list[tuple[int, _Prepared]] = []
             pending_chunks = 0
             try:
-                for i, file in enumerate(files):
+                for i, prepared in prepared_in_order():
                     if stop.is_set():
                         return
-                    prepared = self._prepare(collection, file)
                     if isinstance(prepared, FileOutcome):
                         if not hand_over(("done", [(i, prepared)])):
                             return

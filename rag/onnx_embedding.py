@@ -4,7 +4,10 @@ sentence-transformers' own ONNX backend needs `optimum-onnx`, which pins transfo
 below 4.58 (this project runs 5.x), so the model is exported here: torch's ONNX exporter
 writes the transformer plus mean pooling as one graph, ONNX Runtime's dynamic quantizer
 turns the weight matrices into int8 (per channel, only matrix products with a constant
-weight: quantizing the attention products too cost 0.03-0.06 cosine). The export runs
+weight: quantizing the attention products too cost 0.03-0.06 cosine). The graph is traced
+with eager attention by the TorchScript exporter: on 640 conflicts passages that runs at
+104 chunks/s against 76 for the SDPA graph of the dynamo exporter (91 with eager attention),
+vectors within 0.998 cosine of each other. The export runs
 once (~5 s) and is cached under the data directory's model cache.
 """
 
@@ -26,7 +29,7 @@ from rag.errors import ModelUnavailable
 log = logging.getLogger(__name__)
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-EXPORT_VERSION = "1"  # bump when the export or quantization recipe changes
+EXPORT_VERSION = "2"  # bump when the export or quantization recipe changes
 
 
 def _pooling_is_mean(model_path: Path) -> bool:
@@ -49,6 +52,7 @@ def export_int8(model_path: Path, cache_root: Path) -> Path:
     """Export `model_path` (a sentence-transformers folder with mean pooling) to an int8
     ONNX file under `cache_root`, once; return the file. Written under a temporary name
     and renamed, so a crash never leaves half a model."""
+    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
@@ -64,7 +68,7 @@ def export_int8(model_path: Path, cache_root: Path) -> Path:
     tmp = cache_root / f".tmp-{target.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model = AutoModel.from_pretrained(str(model_path), local_files_only=True).eval()
+    model = AutoModel.from_pretrained(str(model_path), local_files_only=True, attn_implementation="eager").eval()
 
     class MeanPooled(torch.nn.Module):
         def __init__(self, encoder: torch.nn.Module):
@@ -81,10 +85,11 @@ def export_int8(model_path: Path, cache_root: Path) -> Path:
     dynamic = {name: {0: "batch", 1: "sequence"} for name in _INPUTS}
     with torch.inference_mode():
         torch.onnx.export(MeanPooled(model), (), str(tmp / "fp32.onnx"), kwargs=example, input_names=list(_INPUTS),
-                          output_names=["sentence_embedding"], dynamic_axes=dynamic, dynamo=True,
-                          external_data=False)
+                          output_names=["sentence_embedding"], dynamic_axes=dynamic, dynamo=False)
+    # DefaultTensorType: the traced graph leaves some intermediate types to the quantizer.
     quantize_dynamic(str(tmp / "fp32.onnx"), str(tmp / "model.onnx"), weight_type=QuantType.QInt8,
-                     per_channel=True, op_types_to_quantize=["MatMul"], extra_options={"MatMulConstBOnly": True})
+                     per_channel=True, op_types_to_quantize=["MatMul"],
+                     extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
     (tmp / "fp32.onnx").unlink()
     try:
         tmp.rename(target)
