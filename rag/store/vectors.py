@@ -84,6 +84,7 @@ class VectorIndexes:
         self._snapshots: dict[int, _Snapshot] = {}
         self._origin: dict[int, str] = {}
         self._lock = threading.Lock()
+        self._applying: set[int] = set()  # collections a writer in this process is updating
 
     def path(self, collection_id: int) -> Path:
         return self.index_dir / f"collection-{collection_id}.faiss"
@@ -162,6 +163,14 @@ class VectorIndexes:
         """Mirror a committed SQLite write into the cache (caller holds the collection's write lock)."""
         with self._lock:
             current = self._snapshots.get(write.collection_id)
+            self._applying.add(write.collection_id)
+        try:
+            self._apply(write, current, vectors)
+        finally:
+            with self._lock:
+                self._applying.discard(write.collection_id)
+
+    def _apply(self, write: WriteResult, current: _Snapshot | None, vectors: np.ndarray | None) -> None:
         if current is None or current.generation != write.generation - 1:
             # Someone else (another process, or a missed write) moved the truth: rebuild.
             self.rebuild(write.collection_id)
@@ -195,7 +204,12 @@ class VectorIndexes:
         while True:
             with self._lock:
                 snap = self._snapshots.get(collection_id)
+                applying = collection_id in self._applying
             if snap is not None and snap.generation >= generation:
+                return snap
+            if snap is not None and applying and time.monotonic() > deadline:
+                # A writer here is still at it (an HNSW rebuild takes minutes): its write is not
+                # acknowledged yet, so the previous state is the one to answer from.
                 return snap
             if snap is None or time.monotonic() > deadline:
                 break

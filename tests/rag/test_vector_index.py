@@ -160,3 +160,45 @@ def test_each_searching_thread_uses_the_configured_faiss_threads(tmp_path) -> No
     worker.join()
     assert seen == [(os.cpu_count(), 1)]
     store.close()
+
+
+def test_searches_during_a_long_rebuild_use_the_previous_index(tmp_path, monkeypatch) -> None:
+    # Crossing the threshold rebuilds the index in the writer (minutes at a million vectors);
+    # a reader must answer from the previous snapshot, not start a rebuild of its own.
+    import threading
+
+    import rag.store.vectors as vectors
+
+    monkeypatch.setattr(vectors, "_CATCH_UP_S", 0.2)
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store.open()
+    indexes = VectorIndexes(store, tmp_path / "index", DIM, IndexPolicy("auto", hnsw_above=200))
+    data = _clustered(300)
+    first = _write(store, 0, data[:150])
+    indexes.apply(first, data[:150])
+    cid = first.collection_id
+    building, release = threading.Event(), threading.Event()
+    rebuilds: list[str] = []
+    original = VectorIndexes.rebuild
+
+    def slow_rebuild(self, collection_id, current=None):
+        rebuilds.append(threading.current_thread().name)
+        building.set()
+        release.wait(30)
+        return original(self, collection_id, current)
+
+    monkeypatch.setattr(VectorIndexes, "rebuild", slow_rebuild)
+    second = _write(store, 1, data[150:])
+    writer = threading.Thread(target=indexes.apply, args=(second, data[150:]), name="writer")
+    writer.start()
+    try:
+        assert building.wait(30)
+        hits = indexes.search(cid, data[0], 3)  # SQLite is a generation ahead of the snapshot
+        assert hits[0][0] == first.added_chunk_ids[0]
+        assert rebuilds == ["writer"]
+    finally:
+        release.set()
+        writer.join()
+    assert (indexes.states()[0].kind, indexes.states()[0].vectors) == ("hnsw", 300)
+    assert {i for i, _ in indexes.search(cid, data[200], 1)} == {second.added_chunk_ids[50]}
+    store.close()
