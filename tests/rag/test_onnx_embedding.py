@@ -70,6 +70,14 @@ def test_vectors_match_the_torch_model(onnx: OnnxEmbedder, torch_embedder) -> No
         assert top_a[0] == top_b[0] and len(set(top_a) & set(top_b)) >= 2
 
 
+def test_padding_does_not_change_a_vector(onnx: OnnxEmbedder) -> None:
+    # The graph is traced from an unpadded example: a short text padded to 256 pieces in a
+    # batch with a long one must still come out as it does alone (the mask reaches attention).
+    alone = onnx.embed_documents(QUESTIONS)
+    padded = onnx.embed_documents(QUESTIONS + ["harbour ledger " * 300])[: len(QUESTIONS)]
+    assert float((alone * padded).sum(axis=1).min()) > 0.999
+
+
 def test_same_tokenizer_and_limits(onnx: OnnxEmbedder, torch_embedder) -> None:
     text = "Groundwork keeps private documents in sync."
     assert onnx.count_tokens(text) == torch_embedder.count_tokens(text)
