@@ -72,10 +72,12 @@ def test_vectors_match_the_torch_model(onnx: OnnxEmbedder, torch_embedder) -> No
 
 def test_padding_does_not_change_a_vector(onnx: OnnxEmbedder) -> None:
     # The graph is traced from an unpadded example: a short text padded to 256 pieces in a
-    # batch with a long one must still come out as it does alone (the mask reaches attention).
+    # batch with a long one must still come out as it does alone (the mask reaches attention;
+    # with the mask ignored the cosine is ~0.2). Not exactly 1: dynamic int8 quantization
+    # scales activations per batch, padding included (the float32 graph gives 1.0; ~0.993).
     alone = onnx.embed_documents(QUESTIONS)
     padded = onnx.embed_documents(QUESTIONS + ["harbour ledger " * 300])[: len(QUESTIONS)]
-    assert float((alone * padded).sum(axis=1).min()) > 0.999
+    assert float((alone * padded).sum(axis=1).min()) > 0.98
 
 
 def test_same_tokenizer_and_limits(onnx: OnnxEmbedder, torch_embedder) -> None:
