@@ -77,7 +77,7 @@ class RetrievalSettings(BaseModel):
     max_top_k: int = Field(50, ge=1, le=500)
     # Cosine similarity below which a chunk is not evidence; when no retrieved chunk
     # reaches it the service answers "not in the documents" without calling the LLM.
-    min_score: float = Field(0.45, ge=-1.0, le=1.0)
+    min_score: float = Field(0.48, ge=-1.0, le=1.0)
     # How many of the retrieved chunks are shown to the LLM (small models do best with few).
     context_chunks: int = Field(1, ge=1, le=20)
     mode: Literal["dense", "lexical", "hybrid"] = "hybrid"

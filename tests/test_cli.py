@@ -41,3 +41,9 @@ def test_ingest_then_search_and_rerun_is_noop(tmp_path: Path, runtime: Runtime) 
 def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ingest", str(tmp_path / "nope"), "-c", "x", "--data-dir", str(tmp_path)])
     assert result.exit_code != 0 and "no such file" in result.output
+
+
+def test_refusal_thresholds_must_be_numbers(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["eval", "refusal", "--dataset", str(tmp_path), "--thresholds", "0.4,high",
+                                      "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--thresholds takes numbers" in result.output
