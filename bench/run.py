@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import peers  # noqa: E402
 from ingest.pipeline import IncomingFile  # noqa: E402
-from rag.bootstrap import Runtime, build_runtime, llm_dir  # noqa: E402
+from rag.bootstrap import Runtime, build_runtime, index_policy, llm_dir  # noqa: E402
 from rag.config import IngestSettings, Settings  # noqa: E402
 from rag.embedding import SentenceTransformerEmbedder  # noqa: E402
 from rag.generation import TransformersGenerator  # noqa: E402
@@ -201,8 +201,7 @@ def bench_ann(size: int, queries: int = 200, seed: int = 1) -> dict:
 
     from rag.store.faiss_index import AnnParams, FaissIndex
 
-    defaults = Settings().index
-    ann = AnnParams(defaults.hnsw_m, defaults.hnsw_ef_construction, defaults.hnsw_ef_search)
+    ann = index_policy(Settings()).ann
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((200, 384)).astype(np.float32)
     data = centres[rng.integers(0, 200, size)] + 0.6 * rng.standard_normal((size, 384)).astype(np.float32)
@@ -453,7 +452,7 @@ def render_markdown(r: dict, flat: dict, command: str) -> str:
     gen, llama, ans, ann, conc, start = r["generation"], r.get("llamacpp"), r["answers"], r["ann"], r["concurrent"], r["start"]
     sgen = r["service_generation"]
     rerun_note = (f"\n\nThis table was measured again by `{r['retrieval_command']}` after a change to the "
-                  "query path (the lexical thread); every other figure is from the full run (`make bench`)."
+                  "query path; every other figure is from the full run (`make bench`)."
                   if r.get("retrieval_command") else "")
     one = r.get("ingest_1_worker")
     one_line = (f"| Groundwork, `RAG_INGEST__PARSE_WORKERS=1` | {one['documents_per_s']} | {one['chunks']} | "

@@ -308,16 +308,16 @@ def eval_refusal_cmd(dataset: DatasetOpt, out: Annotated[Path | None, typer.Opti
                          help="comma-separated relevance thresholds, e.g. 0.45,0.46,0.47")] = None,
                      data_dir: EvalDir = Path("data/eval")) -> None:
     """False vs correct refusal for a range of relevance thresholds (retrieval only)."""
-    from rag.evaluation import format_table, refusal_curve
+    from rag.evaluation import REFUSAL_THRESHOLDS, format_table, refusal_curve
 
-    grid = None
+    grid = REFUSAL_THRESHOLDS
     if thresholds:
         try:
-            grid = [float(t) for t in thresholds.split(",") if t.strip()]
+            grid = [float(t) for t in thresholds.split(",") if t.strip()] or REFUSAL_THRESHOLDS
         except ValueError:
             raise typer.BadParameter("--thresholds takes numbers separated by commas, e.g. 0.45,0.5") from None
     runtime, ds, collection = _eval_setup(dataset, data_dir, load_llm=False)
-    curve = refusal_curve(runtime, ds, collection, limit, *([grid] if grid else []))
+    curve = refusal_curve(runtime, ds, collection, limit, grid)
     typer.echo(format_table(curve))
     _emit({"dataset": str(dataset), "curve": curve}, out)
 

@@ -192,8 +192,11 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+REFUSAL_THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.46, 0.47, 0.48, 0.49, 0.5, 0.55)
+
+
 def refusal_curve(runtime: Runtime, dataset: Dataset, collection: str, limit: int | None = None,
-                  thresholds: Iterable[float] = (0.3, 0.35, 0.4, 0.45, 0.46, 0.47, 0.48, 0.49, 0.5, 0.55),
+                  thresholds: Iterable[float] = REFUSAL_THRESHOLDS,
                   mode: str = "hybrid") -> dict[str, dict[str, float]]:
     """For each threshold: the share of answerable questions refused (false refusal) and of
     unanswerable ones (gold filtered out) refused (correct refusal), from the top chunk's

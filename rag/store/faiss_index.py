@@ -62,6 +62,7 @@ class FaissIndex:
         self.kind: IndexKind = "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
         self._tombstones = np.unique(np.asarray(list(tombstones), dtype=np.int64))
         self._tomb_selector = None  # built on first use; the tombstones of a snapshot never change
+        self._sorted_ids: np.ndarray | None = None  # stored ids, sorted; built on first use
 
     @classmethod
     def new(cls, dimension: int, kind: IndexKind = "flat", ann: AnnParams = AnnParams()) -> "FaissIndex":
@@ -87,6 +88,19 @@ class FaissIndex:
             return np.zeros(0, dtype=np.int64)
         return faiss.vector_to_array(self._index.id_map)
 
+    def _live(self, ids: np.ndarray) -> np.ndarray:
+        """Those of `ids` that this index holds and has not tombstoned."""
+        if self._sorted_ids is None:
+            self._sorted_ids = np.sort(self._stored_ids())
+        stored = self._sorted_ids
+        if not len(stored):
+            return ids[:0]
+        at = np.minimum(np.searchsorted(stored, ids), len(stored) - 1)
+        live = ids[stored[at] == ids]
+        if len(self._tombstones):
+            live = live[~np.isin(live, self._tombstones)]
+        return live
+
     def ids(self) -> set[int]:
         stored = self._stored_ids()
         if len(self._tombstones):
@@ -100,6 +114,7 @@ class FaissIndex:
         if vectors.shape[1] != self.dimension:
             raise ValueError(f"expected {self.dimension}-d vectors, got {vectors.shape[1]}-d")
         self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+        self._sorted_ids = None
 
     def remove(self, ids: Sequence[int]) -> int:
         """Remove ids (Flat: really; HNSW: as tombstones); returns how many were present."""
@@ -107,13 +122,13 @@ class FaissIndex:
             return 0
         wanted = np.asarray(list(ids), dtype=np.int64)
         if self.kind == "flat":
+            self._sorted_ids = None
             return int(self._index.remove_ids(wanted))
-        stored = self._stored_ids()
-        live = wanted[np.isin(wanted, stored) & ~np.isin(wanted, self._tombstones)]
+        live = np.unique(self._live(wanted))
         if len(live):
             self._tombstones = np.union1d(self._tombstones, live)
             self._tomb_selector = None
-        return int(len(np.unique(live)))
+        return int(len(live))
 
     def search(
         self, queries: np.ndarray, k: int, allowed: Sequence[int] | None = None
@@ -123,15 +138,14 @@ class FaissIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dimension)
         if self.size == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
             return [[] for _ in range(len(queries))]
-        keep = None  # Python references the selectors need while FAISS uses them
         if allowed is not None:
-            permitted = np.asarray(allowed, dtype=np.int64)
-            if len(self._tombstones):
-                permitted = permitted[~np.isin(permitted, self._tombstones)]
+            # Only ids this snapshot holds: a filter read from SQLite may be a write ahead.
+            permitted = self._live(np.asarray(allowed, dtype=np.int64))
+            if not len(permitted):
+                return [[] for _ in range(len(queries))]
             if self.kind == "hnsw" and len(permitted) <= _EXACT_SUBSET:
                 return self._exact_over(queries, k, permitted)
-            keep = faiss.IDSelectorBatch(permitted)
-            selector, wanted = keep, min(k, len(permitted))
+            selector, wanted = faiss.IDSelectorBatch(permitted), min(k, len(permitted))
         else:
             selector, wanted = self._tombstone_selector(), min(k, self.size)
         if self.kind == "hnsw":
@@ -141,7 +155,6 @@ class FaissIndex:
         else:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None
         scores, ids = self._index.search(queries, min(k, int(self._index.ntotal)), params=params)
-        del keep
         results = [
             [(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i != -1]
             for row_ids, row_scores in zip(ids, scores)

@@ -202,3 +202,14 @@ def test_searches_during_a_long_rebuild_use_the_previous_index(tmp_path, monkeyp
     assert (indexes.states()[0].kind, indexes.states()[0].vectors) == ("hnsw", 300)
     assert {i for i, _ in indexes.search(cid, data[200], 1)} == {second.added_chunk_ids[50]}
     store.close()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_filter_naming_chunks_the_snapshot_lacks(kind) -> None:
+    # A reader on the previous snapshot can get a filter computed from SQLite's newer state:
+    # ids the index does not hold are skipped, not looked up.
+    data = _clustered(300)
+    index = FaissIndex.new(DIM, kind)
+    index.add(np.arange(300), data)
+    hits = index.search(data[:1], 5, allowed=[0, 1, 2, 10_000, 10_001])[0]
+    assert sorted(i for i, _ in hits) == [0, 1, 2]
