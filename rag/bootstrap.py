@@ -155,18 +155,16 @@ def make_generator(settings: Settings) -> Generator:
     adapter = resolve_adapter(settings.llm.adapter, settings.llm.model)
     backend = settings.llm.backend
     if backend == "auto":
-        backend = "llamacpp" if source.gguf_file and adapter is None else "transformers"
+        backend = "llamacpp" if source.gguf_file else "transformers"
     if backend == "llamacpp":
         if not source.gguf_file:
             raise ModelUnavailable(f"the llamacpp backend runs GGUF files; {settings.llm.model!r} is not one: set "
                                    "RAG_LLM__GGUF_FILE to the .gguf in that folder, or RAG_LLM__BACKEND=transformers")
-        if adapter is not None:
-            raise ModelUnavailable("LoRA adapters are merged by the transformers backend: set "
-                                   "RAG_LLM__BACKEND=transformers (or auto), or RAG_LLM__ADAPTER=none")
         gguf = Path(source.model) / source.gguf_file
-        if settings.llm.llamacpp_weights == "f16":
-            gguf = widened_gguf(source, settings.model_cache_dir)
-        return LlamaCppGenerator(gguf, settings.llm.threads)
+        if settings.llm.llamacpp_weights == "f16" or adapter is not None:
+            # An adapter is merged into float16 weights (into 4-bit ones it would be lost).
+            gguf = widened_gguf(source, settings.model_cache_dir, adapter)
+        return LlamaCppGenerator(gguf, settings.llm.threads, adapter=adapter)
     return TransformersGenerator(llm_dir(settings), settings.llm.threads, adapter)
 
 

@@ -325,11 +325,13 @@ def eval_refusal_cmd(dataset: DatasetOpt, out: Annotated[Path | None, typer.Opti
 @app.command()
 def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (question, passage, answer)")] = Path("../shared/data/conflicts-train"),
          out: Annotated[Path, typer.Option(help="run folder: checkpoints/ and adapter/")] = Path("data/tune"),
-         max_steps: Annotated[int, typer.Option(help="optimizer steps; -1 runs --epochs")] = 110,
+         max_steps: Annotated[int, typer.Option(help="optimizer steps; -1 runs --epochs")] = 160,
          epochs: Annotated[float, typer.Option()] = 1.0,
          seed: Annotated[int, typer.Option()] = 13,
          max_passages: Annotated[int, typer.Option(help="passages per example: 1..N")] = 3,
          refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = 0.1,
+         office_examples: Annotated[int, typer.Option(
+             help="generated office-document sections mixed into the data (0: none)")] = 600,
          holdout: Annotated[int, typer.Option(help="rows kept out for the final report")] = 100,
          rank: Annotated[int, typer.Option(help="LoRA rank")] = 8,
          learning_rate: Annotated[float, typer.Option()] = 4e-4,
@@ -352,7 +354,8 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
     if fresh:
         shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
     config = TuneConfig(data=data, out=out, seed=seed, max_steps=max_steps, epochs=epochs,
-                        max_passages=max_passages, refusal_share=refusal_share, holdout=holdout, rank=rank,
+                        max_passages=max_passages, refusal_share=refusal_share,
+                        office_examples=office_examples, holdout=holdout, rank=rank,
                         learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                         save_every=save_every)
     embedder = make_embedder(settings)

