@@ -42,6 +42,8 @@ eval: install
 	$(BIN)/rag eval refusal --dataset $(DATASET) --out $(RESULTS)/refusal.json
 	$(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers.json
 	$(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold.json
+	RAG_LLM__ADAPTER=none $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers-base.json
+	RAG_LLM__ADAPTER=none $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold-base.json
 	$(BIN)/python scripts/eval_report.py $(RESULTS) EVALUATION.md
 
 # Measures ingestion, retrieval at 10k/100k chunks, HNSW recall, generation speed, answer

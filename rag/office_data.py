@@ -69,6 +69,11 @@ class _Values:
         r = self.rng
         return f"{r.randint(1, 28)} {r.choice(_MONTHS)} {r.randint(2018, 2031)}"
 
+    def date_range(self) -> tuple[str, str]:
+        r = self.rng
+        month, year, first = r.choice(_MONTHS), r.randint(2018, 2031), r.randint(1, 20)
+        return f"{first} {month} {year}", f"{first + r.randint(1, 8)} {month} {year}"
+
     def time(self) -> str:
         return f"{self.rng.randint(6, 19):02d}:{self.rng.choice([0, 10, 15, 20, 30, 40, 45, 50]):02d}"
 
@@ -98,17 +103,54 @@ class _Values:
 
 @dataclass(frozen=True)
 class Fact:
-    """One sentence of a section, the question it answers, and the answer."""
+    """One sentence of a section, the question it answers, and the answer; `other` is the
+    sentence's other question (two values of one kind in a sentence: the model must pick)."""
 
     sentence: str
     question: str
     answer: str
+    other: str | None = None
 
 
 def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fact]]]:
     """Fact makers by section topic; each call draws fresh values."""
     def f(sentence: str, question: str, answer: str) -> Fact:
         return Fact(sentence, question, answer)
+
+    def either(sentence: str, first: tuple[str, str], second: tuple[str, str]) -> Fact:
+        # Ask about one of the two values at random; the other question is answered too.
+        (q1, a1), (q2, a2) = (first, second) if v.rng.random() < 0.5 else (second, first)
+        return Fact(sentence, q1, a1, other=q2)
+
+    def shuttle() -> Fact:
+        kind = v.rng.choice(["ferry", "shuttle bus", "staff bus", "boat"])
+        name, place, (t1, t2) = v.word(2), v.town(), sorted({v.time(), v.time(), v.time()})[:2]
+        return either(f"The {name} {kind} leaves {place} at {t1} and returns at {t2}.",
+                      (f"When does the {name} {kind} leave {place}?", t1),
+                      (f"When does the {name} {kind} return?", t2))
+
+    def opening() -> Fact:
+        place = f"{v.town()} {v.rng.choice(['shop', 'library', 'canteen', 'depot'])}"
+        t1, t2 = sorted({v.time(), v.time(), v.time()})[:2]
+        return either(f"The {place} opens at {t1} and closes at {t2}.",
+                      (f"When does the {place} open?", t1), (f"When does the {place} close?", t2))
+
+    def roles() -> Fact:
+        body, p1, p2 = f"{v.word(2)} {v.rng.choice(['board', 'committee', 'council'])}", v.person(), v.person()
+        r1, r2 = v.rng.sample(["chair", "treasurer", "secretary", "deputy chair"], 2)
+        return either(f"The {r1} of the {body} is {p1} and its {r2} is {p2}.",
+                      (f"Who is the {r1} of the {body}?", p1), (f"Who is the {r2} of the {body}?", p2))
+
+    def sizes() -> Fact:
+        item, c1, c2 = v.product(), v.money(), v.money()
+        return either(f"The small {item} costs {c1} and the large {item} costs {c2}.",
+                      (f"How much does the small {item} cost?", c1), (f"How much does the large {item} cost?", c2))
+
+    def span() -> Fact:
+        name = f"{v.word(2)} {v.rng.choice(['Festival', 'Conference', 'Audit'])}"
+        d1, d2 = v.date_range()
+        return either(f"The {name} starts on {d1} and ends on {d2}.",
+                      (f"When does the {name} start?", d1), (f"When does the {name} end?", d2))
 
     def hours() -> Fact:
         day, t = v.rng.choice(_DAYS), v.time()
@@ -194,16 +236,17 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
         return f(f"Invoices are sent to {p} at {addr}.", "Where are invoices sent?", addr)
 
     return {
-        "Working hours": [hours, meeting, leave],
+        "Working hours": [hours, meeting, leave, opening],
+        "Timetable": [shuttle, opening, hours],
         "Leave and absence": [leave, approver, contact],
-        "Teams and contacts": [lead, contact, approver, phone],
+        "Teams and contacts": [lead, contact, approver, phone, roles],
         "Offices": [office, staffed, door, phone],
         "Facilities and safety": [door, assembly, contact, hours],
         "Release notes": [release, response],
-        "Prices": [price, warranty, limit],
+        "Prices": [price, warranty, limit, sizes],
         "Support and warranty": [warranty, response, phone, email],
         "Travel policy": [limit, approver, contact],
-        "About us": [founded, event, lead],
+        "About us": [founded, event, lead, span, roles],
     }
 
 
@@ -235,6 +278,7 @@ def office_rows(count: int, seed: int) -> list[dict]:
             passage = _section_text(title, facts, rng)
             fact = rng.choice(facts)
             rows.append({"_id": f"office-{doc}-{len(rows)}", "question": fact.question, "passage": passage,
-                         "answer": fact.answer, "asks": [f.question for f in facts]})
+                         "answer": fact.answer,
+                         "asks": [q for f in facts for q in (f.question, f.other) if q]})
         doc += 1
     return rows[:count]

@@ -24,6 +24,11 @@ CONFIGS = {
     "sentences 1 of k=3": dict(context_chunks=3, evidence="sentences", evidence_sentences=1),
     "sentences 2 of k=3": dict(context_chunks=3, evidence="sentences", evidence_sentences=2),
     "sentences 1+-1 of k=3": dict(context_chunks=3, evidence="sentences", evidence_sentences=1, evidence_neighbours=1),
+    # the default evidence (relevant sentences of each chunk) from more chunks
+    "relevant k=2": dict(context_chunks=2),
+    "relevant k=3": dict(context_chunks=3),
+    # the relevance threshold under which the service refuses without asking the LLM
+    **{f"min_score {t:.2f}": dict(min_score=t) for t in (0.0, 0.40, 0.44, 0.46, 0.48)},
 }
 
 

@@ -38,6 +38,7 @@ def health(runtime: RuntimeDep) -> JSONResponse:
                           "dimension": runtime.embedder.dimension,
                           "max_tokens": runtime.embedder.max_tokens},
             "llm": {"path": runtime.generator.model_dir, "backend": runtime.generator.backend,
+                    "adapter": str(runtime.generator.adapter) if runtime.generator.adapter else None,
                     "loaded": runtime.generator.ready,
                     "preload": runtime.settings.llm.preload},
         },
