@@ -40,8 +40,8 @@ test: install
 eval: install
 	$(BIN)/rag eval retrieval --dataset $(DATASET) --out $(RESULTS)/retrieval.json
 	$(BIN)/rag eval refusal --dataset $(DATASET) --out $(RESULTS)/refusal.json
-	$(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers.json
-	$(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold.json
+	RAG_LLM__ADAPTER=default $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers.json
+	RAG_LLM__ADAPTER=default $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold.json
 	RAG_LLM__ADAPTER=none $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers-base.json
 	RAG_LLM__ADAPTER=none $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold-base.json
 	$(BIN)/python scripts/eval_report.py $(RESULTS) EVALUATION.md

@@ -329,7 +329,7 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
          epochs: Annotated[float, typer.Option()] = 1.0,
          seed: Annotated[int, typer.Option()] = 13,
          max_passages: Annotated[int, typer.Option(help="passages per example: 1..N")] = 3,
-         refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = 0.1,
+         refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = 0.05,
          office_examples: Annotated[int, typer.Option(
              help="generated office-document sections mixed into the data (0: none)")] = 600,
          holdout: Annotated[int, typer.Option(help="rows kept out for the final report")] = 100,

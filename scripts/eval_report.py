@@ -15,18 +15,18 @@ def main(results: Path, target: Path) -> None:
     write_section(target, "refusal", "Top-chunk relevance threshold vs refusals (retrieval only, "
                   "same questions with and without their gold passage).\n\n" + format_table(refusal["curve"]))
     rows = {}
-    for name, label in (("answers.json", "retrieved context (shipped adapter)"),
+    for name, label in (("answers.json", "retrieved context (shipped adapter, `RAG_LLM__ADAPTER=default`)"),
                         ("dropgold.json", "--drop-gold (shipped adapter)"),
-                        ("answers-base.json", "retrieved context, base model (`RAG_LLM__ADAPTER=none`)"),
+                        ("answers-base.json", "retrieved context, base model (the default)"),
                         ("dropgold-base.json", "--drop-gold, base model")):
         path = results / name
         if path.exists():
             rows[label] = json.loads(path.read_text())["summary"]
     if rows:
         limit = next(iter(rows.values()))["questions"]
-        write_section(target, "answers", f"First {limit} questions, default settings. Command: `make eval` "
-                      f"(`rag eval answers --dataset DATASET --limit {limit} [--drop-gold]`, then the same "
-                      "with `RAG_LLM__ADAPTER=none`).\n\n" + format_table(rows))
+        write_section(target, "answers", f"First {limit} questions, default settings otherwise. Command: "
+                      f"`make eval` (`rag eval answers --dataset DATASET --limit {limit} [--drop-gold]` with "
+                      "`RAG_LLM__ADAPTER=default` and `=none`).\n\n" + format_table(rows))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The shipped LoRA adapter: loaded by default, switchable off, harmless to ordinary
-questions; `rag tune` works end to end on a tiny generated dataset."""
+"""The shipped LoRA adapter: loadable (merged into llama.cpp's weights, or by peft), off by
+default; ordinary questions answered sensibly; `rag tune` works end to end on a tiny generated dataset."""
 
 from __future__ import annotations
 
@@ -36,9 +36,19 @@ def test_adapter_setting_resolves() -> None:
         resolve_adapter("/nonexistent/adapter", "default")
 
 
-def test_the_default_runtime_runs_the_base_model(runtime: Runtime) -> None:
+def test_the_default_runtime_runs_the_base_model_and_the_adapter_runs_on_llama_cpp(
+        runtime: Runtime, client: TestClient) -> None:
+    from rag.bootstrap import make_generator
+    from rag.config import Settings
+
     # Off by default until it stops refusing ordinary questions (see EVALUATION.md).
-    assert runtime.generator.adapter is None
+    assert runtime.generator.adapter is None and runtime.generator.backend == "llamacpp"
+    assert client.get("/health").json()["models"]["llm"]["adapter"] is None
+    on = make_generator(Settings(data_dir=runtime.settings.data_dir, llm={"adapter": "default"}))
+    assert on.adapter == DEFAULT_ADAPTER and on.backend == "llamacpp"
+    with_torch = make_generator(Settings(data_dir=runtime.settings.data_dir,
+                                         llm={"adapter": "default", "backend": "transformers"}))
+    assert with_torch.adapter == DEFAULT_ADAPTER and with_torch.backend == "transformers"
 
 
 @pytest.mark.slow
@@ -106,8 +116,8 @@ def test_llama_cpp_with_the_merged_adapter_answers_like_transformers_with_peft(r
 
 @pytest.mark.slow
 def test_ordinary_questions_over_the_samples_are_answered_sensibly(client: TestClient, runtime: Runtime) -> None:
-    # With the default settings (RAG_LLM__ADAPTER=default in the environment runs this
-    # with the shipped adapter; it refuses some of these today).
+    # With the default settings (the base model). RAG_LLM__ADAPTER=default in the environment
+    # runs it with the shipped adapter, which refuses "Who do vacation requests go to?" today.
     files = [("files", (p.name, p.read_bytes())) for p in sorted(runtime.settings.samples_dir.iterdir())]
     assert client.post("/collections/adapter-samples/documents", files=files).status_code == 200
     wrong = []
@@ -155,3 +165,27 @@ def test_rag_tune_runs_end_to_end_and_resumes(tmp_path: Path, runtime: Runtime, 
     result = CliRunner().invoke(app, ["tune", "--data", str(tmp_path), "--out", str(out)])
     assert result.exit_code != 0 and "train.jsonl" in result.output
 
+
+
+def test_generated_office_sections_hold_their_answers_and_are_never_contradicted() -> None:
+    from rag.office_data import office_rows
+    from rag.tuning import make_examples
+
+    rows = office_rows(300, seed=5)
+    assert rows == office_rows(300, seed=5) and rows != office_rows(300, seed=6)  # a seed decides
+    for row in rows:
+        assert row["answer"] in row["passage"] and row["question"] in row["asks"], row
+    by_passage = {row["passage"]: row for row in rows}
+    assert len(by_passage) == len(rows)
+    # Generic questions recur across generated documents with other answers ...
+    assert len({row["question"] for row in rows}) < len(rows)
+    everyone = [[j for j in range(len(rows)) if j != i] for i in range(len(rows))]
+    examples = make_examples(rows, range(len(rows)), everyone, random.Random(1), max_passages=3,
+                             refusal_share=0.5)
+    assert {e.answer is None for e in examples} == {True, False}
+    for example in examples:
+        # ... but a passage that answers the question otherwise is never put beside it.
+        others = [p for n, p in enumerate(example.passages, start=1) if n != example.gold]
+        assert all(example.question not in by_passage[p]["asks"] for p in others), example
+        if example.gold is not None:
+            assert example.target == f"{example.answer} [{example.gold}]."

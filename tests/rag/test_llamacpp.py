@@ -74,10 +74,8 @@ def test_a_stop_event_ends_the_generation(runtime: Runtime) -> None:
 
 
 def test_backend_choice_and_clear_errors(tmp_path: Path) -> None:
-    adapter = Settings(data_dir=tmp_path, llm={"adapter": "default"})
-    assert isinstance(make_generator(adapter), TransformersGenerator)  # auto: adapters need transformers
-    with pytest.raises(ModelUnavailable, match="RAG_LLM__BACKEND=transformers"):
-        make_generator(Settings(data_dir=tmp_path, llm={"adapter": "default", "backend": "llamacpp"}))
+    adapter = Settings(data_dir=tmp_path, llm={"adapter": "default", "backend": "transformers"})
+    assert isinstance(make_generator(adapter), TransformersGenerator)  # peft merges it at load
     hf_folder = Settings(data_dir=tmp_path, llm={"model": str(tmp_path), "backend": "llamacpp"})
     with pytest.raises(ModelUnavailable, match="RAG_LLM__GGUF_FILE"):
         make_generator(hf_folder)
