@@ -149,11 +149,9 @@ def widened_gguf(source: LLMSource, cache_root: Path, adapter: Path | None = Non
     for tensor in reader.tensors:
         weights = dequantize(tensor.data, tensor.tensor_type)
         if tensor.name in deltas:
-            weights = weights.astype(np.float32) + deltas.pop(tensor.name)
+            weights = weights.astype(np.float32) + deltas[tensor.name]
         # Norm vectors stay float32, as llama.cpp's own converter writes them.
         writer.add_tensor(tensor.name, weights.astype(np.float32 if weights.ndim == 1 else np.float16))
-    if deltas:
-        raise ModelUnavailable(f"adapter {adapter} names weights the GGUF lacks: {sorted(deltas)[:3]}")
     try:
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
@@ -206,6 +204,9 @@ def lora_deltas(adapter: Path, reader) -> dict[str, "np.ndarray"]:
                                    "set RAG_LLM__BACKEND=transformers")
         name = f"blk.{match.group(1)}.{_GGUF_NAMES[match.group(2)]}.weight"
         pairs.setdefault(name, {})[match.group(3)] = value.astype(np.float32)
+    missing = sorted(pairs.keys() - {tensor.name for tensor in reader.tensors})
+    if missing:
+        raise ModelUnavailable(f"adapter {adapter} names weights the GGUF lacks: {missing[:3]}")
     deltas = {}
     for name, pair in pairs.items():
         delta = scale * (pair["B"] @ pair["A"])

@@ -114,9 +114,6 @@ class Fact:
 
 def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fact]]]:
     """Fact makers by section topic; each call draws fresh values."""
-    def f(sentence: str, question: str, answer: str) -> Fact:
-        return Fact(sentence, question, answer)
-
     def either(sentence: str, first: tuple[str, str], second: tuple[str, str]) -> Fact:
         # Ask about one of the two values at random; the other question is answered too.
         (q1, a1), (q2, a2) = (first, second) if v.rng.random() < 0.5 else (second, first)
@@ -154,86 +151,86 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
 
     def hours() -> Fact:
         day, t = v.rng.choice(_DAYS), v.time()
-        return f(f"On {day}s the front desk opens at {t}.", f"What time does the front desk open on {day}s?", t)
+        return Fact(f"On {day}s the front desk opens at {t}.", f"What time does the front desk open on {day}s?", t)
 
     def meeting() -> Fact:
         body, t = v.rng.choice(["the board", "the safety committee", "the staff council", "the sales team"]), v.time()
-        return f(f"Meetings of {body} start at {t} sharp.", f"What time do meetings of {body} start?", t)
+        return Fact(f"Meetings of {body} start at {t} sharp.", f"What time do meetings of {body} start?", t)
 
     def leave() -> Fact:
         kind, n = v.rng.choice(["paid vacation", "parental leave", "study leave", "sick leave"]), v.number(3, 40)
-        return f(f"Each employee receives {n} days of {kind} per year.",
+        return Fact(f"Each employee receives {n} days of {kind} per year.",
                  f"How many days of {kind} does each employee receive?", n)
 
     def approver() -> Fact:
         p, what = v.person(), v.rng.choice(["expense claims", "vacation requests", "travel bookings", "overtime requests"])
-        return f(f"{what.capitalize()} are approved by {p}.", f"Who approves {what}?", p)
+        return Fact(f"{what.capitalize()} are approved by {p}.", f"Who approves {what}?", p)
 
     def lead() -> Fact:
         p, team = v.person(), v.rng.choice(["research", "support", "logistics", "design", "finance", "quality"])
-        return f(f"The {team} team is led by {p}.", f"Who leads the {team} team?", p)
+        return Fact(f"The {team} team is led by {p}.", f"Who leads the {team} team?", p)
 
     def contact() -> Fact:
         p, topic = v.person(), v.rng.choice(["payroll questions", "building access", "press enquiries",
                                               "IT problems", "first aid"])
-        return f(f"For {topic}, contact {p}.", f"Who is the contact for {topic}?", p)
+        return Fact(f"For {topic}, contact {p}.", f"Who is the contact for {topic}?", p)
 
     def office() -> Fact:
         town, street = v.town(), f"{v.rng.randint(2, 180)} {v.word(2)} Street"
-        return f(f"The {town} office is at {street}.", f"What is the address of the {town} office?", street)
+        return Fact(f"The {town} office is at {street}.", f"What is the address of the {town} office?", street)
 
     def staffed() -> Fact:
         town, p = v.town(), v.person()
-        return f(f"The {town} branch is run by {p}.", f"Who runs the {town} branch?", p)
+        return Fact(f"The {town} branch is run by {p}.", f"Who runs the {town} branch?", p)
 
     def door() -> Fact:
         room, code = v.room(), v.code()
-        return f(f"The door code of {room} is {code}.", f"What is the door code of {room}?", code)
+        return Fact(f"The door code of {room} is {code}.", f"What is the door code of {room}?", code)
 
     def phone() -> Fact:
         desk, number = v.rng.choice(["help desk", "reception", "night porter", "warehouse"]), v.phone()
-        return f(f"The {desk} can be reached on {number}.", f"What is the phone number of the {desk}?", number)
+        return Fact(f"The {desk} can be reached on {number}.", f"What is the phone number of the {desk}?", number)
 
     def release() -> Fact:
         ver, d = f"{v.rng.randint(1, 9)}.{v.rng.randint(0, 12)}", v.date()
-        return f(f"{product} {ver} was released on {d}.", f"When was {product} {ver} released?", d)
+        return Fact(f"{product} {ver} was released on {d}.", f"When was {product} {ver} released?", d)
 
     def price() -> Fact:
         item, cost = v.product(), v.money()
-        return f(f"The {item} costs {cost} per unit.", f"How much does the {item} cost?", cost)
+        return Fact(f"The {item} costs {cost} per unit.", f"How much does the {item} cost?", cost)
 
     def warranty() -> Fact:
         item, n = v.product(), v.number(6, 60)
-        return f(f"The {item} comes with a {n}-month warranty.", f"How long is the warranty on the {item}?",
+        return Fact(f"The {item} comes with a {n}-month warranty.", f"How long is the warranty on the {item}?",
                  f"{n}-month")
 
     def limit() -> Fact:
         town, cost = v.town(), v.money()
-        return f(f"The hotel limit in {town} is {cost} per night.",
+        return Fact(f"The hotel limit in {town} is {cost} per night.",
                  f"What is the hotel limit in {town}?", cost)
 
     def response() -> Fact:
         n, kind = v.number(2, 72), v.rng.choice(["urgent tickets", "warranty claims", "refund requests"])
-        return f(f"{kind.capitalize()} are answered within {n} hours.",
+        return Fact(f"{kind.capitalize()} are answered within {n} hours.",
                  f"Within how many hours are {kind} answered?", n)
 
     def founded() -> Fact:
         year, town = v.number(1950, 2022), v.town()
-        return f(f"{org} was founded in {year} in {town}.", f"In which town was {org} founded?", town)
+        return Fact(f"{org} was founded in {year} in {town}.", f"In which town was {org} founded?", town)
 
     def event() -> Fact:
         name, d = f"{v.word(2)} {v.rng.choice(['Fair', 'Summit', 'Open Day', 'Retreat'])}", v.date()
-        return f(f"The {name} takes place on {d}.", f"When does the {name} take place?", d)
+        return Fact(f"The {name} takes place on {d}.", f"When does the {name} take place?", d)
 
     def assembly() -> Fact:
         place = v.rng.choice(["the car park on", "the fountain in", "the bicycle shed on", "the gate of"]) \
             + f" {v.word(2)} {v.rng.choice(['Lane', 'Square', 'Road'])}"
-        return f(f"The fire assembly point is {place}.", "Where is the fire assembly point?", place)
+        return Fact(f"The fire assembly point is {place}.", "Where is the fire assembly point?", place)
 
     def email() -> Fact:
         p = v.person()
         addr = v.email(p)
-        return f(f"Invoices are sent to {p} at {addr}.", "Where are invoices sent?", addr)
+        return Fact(f"Invoices are sent to {p} at {addr}.", "Where are invoices sent?", addr)
 
     return {
         "Working hours": [hours, meeting, leave, opening],

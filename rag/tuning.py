@@ -48,8 +48,7 @@ class TuneConfig:
     # Generated office-document sections added to the data (rag.office_data): without them
     # the adapter refused ordinary questions over real documents' chunks.
     office_examples: int = 600
-    holdout: int = 100  # rows of `data` kept out of training for the final report (and half as
-    # many office rows)
+    holdout: int = 100  # rows of `data` kept out of training for the final report
     rank: int = 8
     lora_alpha: int = 16
     learning_rate: float = 4e-4
@@ -57,6 +56,11 @@ class TuneConfig:
     grad_accum: int = 8
     save_every: int = 10  # optimizer steps between checkpoints
     max_prompt_tokens: int = 1024
+
+    @property
+    def office_holdout(self) -> int:
+        """Generated office sections kept out of training: half as many as `data` rows."""
+        return self.holdout // 2 if self.office_examples else 0
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ def tune(config: TuneConfig, model_dir: Path | str, embedder, progress: bool = T
     rows = load_rows(config.data)
     train_idx, held_idx = split_rows(len(rows), config.holdout, config.seed)
     office = office_rows(config.office_examples, config.seed)
-    office_train, office_held = split_rows(len(office), config.holdout // 2 if office else 0, config.seed)
+    office_train, office_held = split_rows(len(office), config.office_holdout, config.seed)
     first_office = len(rows)
     rows = rows + office
     train_idx += [first_office + i for i in office_train]
@@ -275,7 +279,7 @@ passages do not hold the answer.
 ## Data
 `{config.data}` and {config.office_examples} generated office-document sections
 (`rag.office_data`, seed {config.seed}): {report.train_examples} training examples,
-{report.holdout_examples} held-out rows of `{config.data}` (and {config.holdout // 2 if config.office_examples else 0}
+{report.holdout_examples} held-out rows of `{config.data}` (and {config.office_holdout}
 office sections, the `office_` figures).
 Each example shows 1..{config.max_passages} passages (gold at a random position among its
 nearest neighbours by embedding); {config.refusal_share:.0%} leave the gold passage out and
