@@ -11,6 +11,7 @@ import typer
 
 from rag.config import Settings
 from rag.errors import RagError
+from rag.tuning import TuneConfig
 
 app = typer.Typer(help="Groundwork: offline RAG over your documents.", no_args_is_help=True)
 
@@ -322,22 +323,26 @@ def eval_refusal_cmd(dataset: DatasetOpt, out: Annotated[Path | None, typer.Opti
     _emit({"dataset": str(dataset), "curve": curve}, out)
 
 
+# The tune command's defaults are TuneConfig's (the shipped adapter's card quotes them).
+_TUNE = TuneConfig(data=Path(), out=Path())
+
+
 @app.command()
 def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (question, passage, answer)")] = Path("../shared/data/conflicts-train"),
          out: Annotated[Path, typer.Option(help="run folder: checkpoints/ and adapter/")] = Path("data/tune"),
-         max_steps: Annotated[int, typer.Option(help="optimizer steps; -1 runs --epochs")] = 160,
-         epochs: Annotated[float, typer.Option()] = 1.0,
-         seed: Annotated[int, typer.Option()] = 13,
-         max_passages: Annotated[int, typer.Option(help="passages per example: 1..N")] = 3,
-         refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = 0.05,
+         max_steps: Annotated[int, typer.Option(help="optimizer steps; -1 runs --epochs")] = _TUNE.max_steps,
+         epochs: Annotated[float, typer.Option()] = _TUNE.epochs,
+         seed: Annotated[int, typer.Option()] = _TUNE.seed,
+         max_passages: Annotated[int, typer.Option(help="passages per example: 1..N")] = _TUNE.max_passages,
+         refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = _TUNE.refusal_share,
          office_examples: Annotated[int, typer.Option(
-             help="generated office-document sections mixed into the data (0: none)")] = 600,
-         holdout: Annotated[int, typer.Option(help="rows kept out for the final report")] = 100,
-         rank: Annotated[int, typer.Option(help="LoRA rank")] = 8,
-         learning_rate: Annotated[float, typer.Option()] = 4e-4,
-         batch_size: Annotated[int, typer.Option(help="1 avoids padding, the cheapest on a CPU")] = 1,
-         grad_accum: Annotated[int, typer.Option(help="examples per optimizer step = batch x this")] = 8,
-         save_every: Annotated[int, typer.Option(help="checkpoint every N steps")] = 10,
+             help="generated office-document sections mixed into the data (0: none)")] = _TUNE.office_examples,
+         holdout: Annotated[int, typer.Option(help="rows kept out for the final report")] = _TUNE.holdout,
+         rank: Annotated[int, typer.Option(help="LoRA rank")] = _TUNE.rank,
+         learning_rate: Annotated[float, typer.Option()] = _TUNE.learning_rate,
+         batch_size: Annotated[int, typer.Option(help="1 avoids padding, the cheapest on a CPU")] = _TUNE.batch_size,
+         grad_accum: Annotated[int, typer.Option(help="examples per optimizer step = batch x this")] = _TUNE.grad_accum,
+         save_every: Annotated[int, typer.Option(help="checkpoint every N steps")] = _TUNE.save_every,
          fresh: Annotated[bool, typer.Option("--fresh", help="ignore existing checkpoints")] = False) -> None:
     """LoRA-tune the LLM for grounded, cited answers (resumes from the last checkpoint).
 
@@ -347,7 +352,7 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
     import shutil
 
     from rag.bootstrap import llm_dir, make_embedder
-    from rag.tuning import CHECKPOINT_DIR, TuneConfig, tune as run_tune
+    from rag.tuning import CHECKPOINT_DIR, tune as run_tune
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()

@@ -103,13 +103,14 @@ class _Values:
 
 @dataclass(frozen=True)
 class Fact:
-    """One sentence of a section, the question it answers, and the answer; `other` is the
-    sentence's other question (two values of one kind in a sentence: the model must pick)."""
+    """One sentence of a section, the question it answers, and the answer; `also` holds the
+    other questions the sentence answers (rewordings, and the second value of a sentence with
+    two values of one kind, where the model must pick)."""
 
     sentence: str
     question: str
     answer: str
-    other: str | None = None
+    also: tuple[str, ...] = ()
 
 
 def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fact]]]:
@@ -117,7 +118,12 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
     def either(sentence: str, first: tuple[str, str], second: tuple[str, str]) -> Fact:
         # Ask about one of the two values at random; the other question is answered too.
         (q1, a1), (q2, a2) = (first, second) if v.rng.random() < 0.5 else (second, first)
-        return Fact(sentence, q1, a1, other=q2)
+        return Fact(sentence, q1, a1, also=(q2,))
+
+    def reworded(sentence: str, questions: list[str], answer: str) -> Fact:
+        # Real questions rarely repeat the document's wording: ask one of several phrasings.
+        question = v.rng.choice(questions)
+        return Fact(sentence, question, answer, also=tuple(q for q in questions if q != question))
 
     def shuttle() -> Fact:
         kind = v.rng.choice(["ferry", "shuttle bus", "staff bus", "boat"])
@@ -155,16 +161,42 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
 
     def meeting() -> Fact:
         body, t = v.rng.choice(["the board", "the safety committee", "the staff council", "the sales team"]), v.time()
-        return Fact(f"Meetings of {body} start at {t} sharp.", f"What time do meetings of {body} start?", t)
+        sentence = v.rng.choice([f"Meetings of {body} start at {t} sharp.",
+                                 f"The weekly meeting of {body}, which starts at {t}, is held on {v.rng.choice(_DAYS)}s."])
+        return reworded(sentence, [f"What time do meetings of {body} start?",
+                                   f"When does the weekly meeting of {body} start?"], t)
 
     def leave() -> Fact:
         kind, n = v.rng.choice(["paid vacation", "parental leave", "study leave", "sick leave"]), v.number(3, 40)
-        return Fact(f"Each employee receives {n} days of {kind} per year.",
-                 f"How many days of {kind} does each employee receive?", n)
+        who = v.rng.choice(["employee", "member", "volunteer"])
+        sentence = v.rng.choice([f"Each {who} receives {n} days of {kind} per year.",
+                                 f"Every {who} is entitled to {n} days of {kind} a year.",
+                                 f"{kind.capitalize()}: {n} days per year for each {who}."])
+        return reworded(sentence, [f"How many days of {kind} does each {who} receive?",
+                                   f"How many {kind} days does a {who} get?",
+                                   f"How much {kind} does each {who} have per year?"], n)
 
     def approver() -> Fact:
-        p, what = v.person(), v.rng.choice(["expense claims", "vacation requests", "travel bookings", "overtime requests"])
-        return Fact(f"{what.capitalize()} are approved by {p}.", f"Who approves {what}?", p)
+        # Requests and who they go to, in the many ways handbooks say it.
+        p, what = v.person(), v.rng.choice(["expense claims", "vacation requests", "travel bookings",
+                                              "overtime requests", "leave requests", "purchase orders",
+                                              "shift swaps", "room bookings"])
+        role = v.rng.choice(["rota coordinator", "office manager", "team assistant", "finance officer",
+                             "shift planner", "people partner", "site manager"])
+        ahead = f"{v.rng.choice(['two', 'three', 'four', '2', '3', '5', '10'])} {v.rng.choice(['days', 'weeks'])}"
+        questions = [f"Who approves {what}?", f"Who do {what} go to?", f"Who handles {what}?",
+                     f"Who should {what} be sent to?"]
+        style = v.rng.randrange(5)
+        if style == 0:
+            return reworded(f"{what.capitalize()} are approved by {p}.", questions, p)
+        if style == 1:
+            return reworded(f"Send {what} to the {role}, {p}.", questions, p)
+        if style == 2:
+            return reworded(f"{what.capitalize()} are handled by {p}, our {role}.", questions, p)
+        sentence = f"{what.capitalize()} go to the {role}, {p}, at least {ahead} in advance."
+        if style == 3:
+            return reworded(sentence, questions, p)
+        return Fact(sentence, f"How far in advance must {what} be made?", ahead, also=tuple(questions))
 
     def lead() -> Fact:
         p, team = v.person(), v.rng.choice(["research", "support", "logistics", "design", "finance", "quality"])
@@ -173,15 +205,20 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
     def contact() -> Fact:
         p, topic = v.person(), v.rng.choice(["payroll questions", "building access", "press enquiries",
                                               "IT problems", "first aid"])
-        return Fact(f"For {topic}, contact {p}.", f"Who is the contact for {topic}?", p)
+        role = v.rng.choice(["", "the caretaker, ", "our coordinator, ", "the duty officer, "])
+        return reworded(f"For {topic}, contact {role}{p}.",
+                        [f"Who is the contact for {topic}?", f"Who do I contact about {topic}?"], p)
 
     def office() -> Fact:
         town, street = v.town(), f"{v.rng.randint(2, 180)} {v.word(2)} Street"
         return Fact(f"The {town} office is at {street}.", f"What is the address of the {town} office?", street)
 
     def staffed() -> Fact:
-        town, p = v.town(), v.person()
-        return Fact(f"The {town} branch is run by {p}.", f"Who runs the {town} branch?", p)
+        town, p, site = v.town(), v.person(), v.rng.choice(["branch", "showroom", "depot", "shop"])
+        verb = v.rng.choice(["run", "staffed", "managed"])
+        return reworded(f"The {town} {site} is {verb} by {p}.",
+                        [f"Who runs the {town} {site}?", f"Who staffs the {town} {site}?",
+                         f"Who is in charge of the {town} {site}?"], p)
 
     def door() -> Fact:
         room, code = v.room(), v.code()
@@ -247,16 +284,38 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
     }
 
 
+# Sentences that answer none of the questions: real sections are not all facts.
+_FILLER = ["This applies to every site.", "Exceptions need written approval.",
+           "Please keep this page up to date.", "Questions about this page go to the intranet forum.",
+           "Those who join after 1 July receive half of that in their first year.",
+           "The rules were last revised this spring.", "Part-time staff are covered pro rata."]
+
+
 def _section_text(title: str, facts: list[Fact], rng: random.Random) -> str:
     # The chunker puts a section's title on the first line of every chunk of it.
+    sentences = [fact.sentence for fact in facts]
+    if rng.random() < 0.4:
+        sentences.insert(rng.randint(0, len(sentences)), rng.choice(_FILLER))
     style = rng.random()
     if style < 0.2:
-        body = "\n".join(f"- {fact.sentence}" for fact in facts)
+        body = "\n".join(f"- {sentence}" for sentence in sentences)
     elif style < 0.4:
-        body = "\n\n".join(fact.sentence for fact in facts)
+        body = "\n\n".join(sentences)
     else:
-        body = " ".join(fact.sentence for fact in facts)
+        body = " ".join(sentences)
     return f"{title}\n{body}"
+
+
+def _one_answer_per_question(facts: list[Fact]) -> list[Fact]:
+    # Two facts of one kind may answer the same question (two approvers of expense claims).
+    kept: list[Fact] = []
+    asked: set[str] = set()
+    for fact in facts:
+        asks = {fact.question, *fact.also}
+        if not asks & asked:
+            kept.append(fact)
+            asked |= asks
+    return kept
 
 
 def office_rows(count: int, seed: int) -> list[dict]:
@@ -271,11 +330,11 @@ def office_rows(count: int, seed: int) -> list[dict]:
         for title in rng.sample(sorted(topics), k=3):
             makers = topics[title]
             facts = [rng.choice(makers)() for _ in range(rng.randint(2, 4))]
-            facts = list({fact.question: fact for fact in facts}.values())  # one answer per question
+            facts = _one_answer_per_question(facts)
             passage = _section_text(title, facts, rng)
             fact = rng.choice(facts)
             rows.append({"_id": f"office-{doc}-{len(rows)}", "question": fact.question, "passage": passage,
                          "answer": fact.answer,
-                         "asks": [q for f in facts for q in (f.question, f.other) if q]})
+                         "asks": [q for f in facts for q in (f.question, *f.also)]})
         doc += 1
     return rows[:count]

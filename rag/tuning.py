@@ -47,7 +47,7 @@ class TuneConfig:
     refusal_share: float = 0.05
     # Generated office-document sections added to the data (rag.office_data): without them
     # the adapter refused ordinary questions over real documents' chunks.
-    office_examples: int = 600
+    office_examples: int = 800
     holdout: int = 100  # rows of `data` kept out of training for the final report
     rank: int = 8
     lora_alpha: int = 16
