@@ -115,6 +115,7 @@ class Fact:
 
 def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fact]]]:
     """Fact makers by section topic; each call draws fresh values."""
+    major = v.rng.randint(1, 9)  # the product's version line in this document
     def either(sentence: str, first: tuple[str, str], second: tuple[str, str]) -> Fact:
         # Ask about one of the two values at random; the other question is answered too.
         (q1, a1), (q2, a2) = (first, second) if v.rng.random() < 0.5 else (second, first)
@@ -174,7 +175,7 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
                                  f"{kind.capitalize()}: {n} days per year for each {who}."])
         return reworded(sentence, [f"How many days of {kind} does each {who} receive?",
                                    f"How many {kind} days does a {who} get?",
-                                   f"How much {kind} does each {who} have per year?"], n)
+                                   f"How much {kind} does each {who} have per year?"], f"{n} days")
 
     def approver() -> Fact:
         # Requests and who they go to, in the many ways handbooks say it.
@@ -229,8 +230,15 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
         return Fact(f"The {desk} can be reached on {number}.", f"What is the phone number of the {desk}?", number)
 
     def release() -> Fact:
-        ver, d = f"{v.rng.randint(1, 9)}.{v.rng.randint(0, 12)}", v.date()
+        # Versions of one product differ by a digit (3.1 beside 3.2): the model must match it.
+        ver, d = f"{major}.{v.rng.randint(0, 5)}", v.date()
         return Fact(f"{product} {ver} was released on {d}.", f"When was {product} {ver} released?", d)
+
+    def releases() -> Fact:
+        minor, d1, d2 = v.rng.randint(0, 5), v.date(), v.date()
+        old, new = f"{major}.{minor}", f"{major}.{minor + 1}"
+        return either(f"{product} {new} was released on {d1}; {product} {old} had come out on {d2}.",
+                      (f"When was {product} {new} released?", d1), (f"When was {product} {old} released?", d2))
 
     def price() -> Fact:
         item, cost = v.product(), v.money()
@@ -238,8 +246,11 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
 
     def warranty() -> Fact:
         item, n = v.product(), v.number(6, 60)
-        return Fact(f"The {item} comes with a {n}-month warranty.", f"How long is the warranty on the {item}?",
-                 f"{n}-month")
+        if v.rng.random() < 0.5:
+            return Fact(f"The {item} comes with a {n}-month warranty.", f"How long is the warranty on the {item}?",
+                        f"{n}-month")
+        return Fact(f"The {item} carries a warranty of {n} months.", f"How long is the warranty on the {item}?",
+                    f"{n} months")
 
     def limit() -> Fact:
         town, cost = v.town(), v.money()
@@ -248,8 +259,18 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
 
     def response() -> Fact:
         n, kind = v.number(2, 72), v.rng.choice(["urgent tickets", "warranty claims", "refund requests"])
-        return Fact(f"{kind.capitalize()} are answered within {n} hours.",
-                 f"Within how many hours are {kind} answered?", n)
+        return reworded(f"{kind.capitalize()} are answered within {n} hours.",
+                        [f"Within how many hours are {kind} answered?", f"How quickly are {kind} answered?"],
+                        f"{n} hours")
+
+    def interval() -> Fact:
+        # "How often" is answered with the interval and its unit, not a bare number.
+        thing = v.rng.choice(["backup generator", "lift", "boiler", "sprinkler system", "server room",
+                              "coffee machine", "company van", "fire alarm"])
+        place, verb = v.town(), v.rng.choice(["serviced", "inspected", "cleaned", "tested"])
+        every = f"every {v.rng.randint(2, 90)} {v.rng.choice(['days', 'weeks', 'months'])}"
+        return Fact(f"The {thing} in the {place} building is {verb} {every}.",
+                    f"How often is the {thing} in the {place} building {verb}?", every)
 
     def founded() -> Fact:
         year, town = v.number(1950, 2022), v.town()
@@ -274,9 +295,9 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
         "Timetable": [shuttle, opening, hours],
         "Leave and absence": [leave, approver, contact],
         "Teams and contacts": [lead, contact, approver, phone, roles],
-        "Offices": [office, staffed, door, phone],
-        "Facilities and safety": [door, assembly, contact, hours],
-        "Release notes": [release, response],
+        "Offices": [office, staffed, door, phone, interval],
+        "Facilities and safety": [door, assembly, contact, hours, interval],
+        "Release notes": [release, releases, response],
         "Prices": [price, warranty, limit, sizes],
         "Support and warranty": [warranty, response, phone, email],
         "Travel policy": [limit, approver, contact],
