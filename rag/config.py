@@ -39,8 +39,8 @@ class LLMSettings(BaseModel):
     # LoRA adapter merged into the model at load: "none" (the default) runs the base model;
     # "default" is the one `rag tune` trained for the default model (rag/adapters/, used only
     # with model "default"); anything else is a path to a peft adapter folder. The shipped
-    # adapter is off by default: it still refuses one of five ordinary sample questions
-    # (EVALUATION.md, "No harm elsewhere").
+    # adapter is off by default: it still answers two of five ordinary sample questions
+    # wrongly (EVALUATION.md, "No harm elsewhere").
     adapter: str = "none"
     max_new_tokens: int = Field(96, ge=1, le=2048)
     threads: int | None = Field(None, ge=1, description="LLM threads; None: torch's default / all cores for llama.cpp")

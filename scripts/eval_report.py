@@ -8,12 +8,15 @@ from rag.evaluation import format_table, write_section
 
 
 def main(results: Path, target: Path) -> None:
-    retrieval = json.loads((results / "retrieval.json").read_text())
-    write_section(target, "retrieval", f"Queries: {retrieval['queries']}. Command: `make eval`.\n\n"
-                  + format_table(retrieval["retrieval"]))
-    refusal = json.loads((results / "refusal.json").read_text())
-    write_section(target, "refusal", "Top-chunk relevance threshold vs refusals (retrieval only, "
-                  "same questions with and without their gold passage).\n\n" + format_table(refusal["curve"]))
+    # A block is rewritten only from results that exist (one `rag eval` command re-run alone).
+    if (results / "retrieval.json").exists():
+        retrieval = json.loads((results / "retrieval.json").read_text())
+        write_section(target, "retrieval", f"Queries: {retrieval['queries']}. Command: `make eval`.\n\n"
+                      + format_table(retrieval["retrieval"]))
+    if (results / "refusal.json").exists():
+        refusal = json.loads((results / "refusal.json").read_text())
+        write_section(target, "refusal", "Top-chunk relevance threshold vs refusals (retrieval only, "
+                      "same questions with and without their gold passage).\n\n" + format_table(refusal["curve"]))
     rows = {}
     for name, label in (("answers.json", "retrieved context (shipped adapter, `RAG_LLM__ADAPTER=default`)"),
                         ("dropgold.json", "--drop-gold (shipped adapter)"),

@@ -117,7 +117,7 @@ def test_llama_cpp_with_the_merged_adapter_answers_like_transformers_with_peft(r
 @pytest.mark.slow
 def test_ordinary_questions_over_the_samples_are_answered_sensibly(client: TestClient, runtime: Runtime) -> None:
     # With the default settings (the base model). RAG_LLM__ADAPTER=default in the environment
-    # runs it with the shipped adapter, which refuses "Who do vacation requests go to?" today.
+    # runs it with the shipped adapter, which answers two of the five wrongly today (EVALUATION.md).
     files = [("files", (p.name, p.read_bytes())) for p in sorted(runtime.settings.samples_dir.iterdir())]
     assert client.post("/collections/adapter-samples/documents", files=files).status_code == 200
     wrong = []
@@ -175,6 +175,9 @@ def test_generated_office_sections_hold_their_answers_and_are_never_contradicted
     assert rows == office_rows(300, seed=5) and rows != office_rows(300, seed=6)  # a seed decides
     for row in rows:
         assert row["answer"] in row["passage"] and row["question"] in row["asks"], row
+        assert len(set(row["asks"])) == len(row["asks"]), row  # no question answered twice in a passage
+    # Questions are often worded unlike the passage ("Who handles ..." of "... go to ...").
+    assert any(row["question"].startswith("Who handles") and "handled" not in row["passage"] for row in rows)
         assert len(set(row["asks"])) == len(row["asks"]), row  # no question answered twice in a passage
     # Questions are often worded unlike the passage ("Who handles ..." of "... go to ...").
     assert any("go to the" in row["passage"] and row["question"].startswith("Who handles") for row in rows)
