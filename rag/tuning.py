@@ -38,7 +38,7 @@ class TuneConfig:
     data: Path
     out: Path
     seed: int = 13
-    # 160 steps x 8 examples (about 65% of one pass over the ~1,950 examples): ~45 min on two cores.
+    # 160 steps x 8 examples (about 60% of one pass over the ~2,150 examples): ~45 min on two cores.
     max_steps: int = 160  # -1: run `epochs` passes over the training examples
     epochs: float = 1.0
     max_passages: int = 3  # each example shows 1..max_passages passages
