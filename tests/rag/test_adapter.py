@@ -178,9 +178,6 @@ def test_generated_office_sections_hold_their_answers_and_are_never_contradicted
         assert len(set(row["asks"])) == len(row["asks"]), row  # no question answered twice in a passage
     # Questions are often worded unlike the passage ("Who handles ..." of "... go to ...").
     assert any(row["question"].startswith("Who handles") and "handled" not in row["passage"] for row in rows)
-        assert len(set(row["asks"])) == len(row["asks"]), row  # no question answered twice in a passage
-    # Questions are often worded unlike the passage ("Who handles ..." of "... go to ...").
-    assert any("go to the" in row["passage"] and row["question"].startswith("Who handles") for row in rows)
     by_passage = {row["passage"]: row for row in rows}
     assert len(by_passage) == len(rows)
     # Generic questions recur across generated documents with other answers ...
