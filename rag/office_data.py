@@ -112,6 +112,11 @@ class Fact:
     answer: str
     also: tuple[str, ...] = ()
 
+    @property
+    def asks(self) -> tuple[str, ...]:
+        """Every question the sentence answers, the asked one first."""
+        return (self.question, *self.also)
+
 
 def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fact]]]:
     """Fact makers by section topic; each call draws fresh values."""
@@ -246,11 +251,9 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
 
     def warranty() -> Fact:
         item, n = v.product(), v.number(6, 60)
-        if v.rng.random() < 0.5:
-            return Fact(f"The {item} comes with a {n}-month warranty.", f"How long is the warranty on the {item}?",
-                        f"{n}-month")
-        return Fact(f"The {item} carries a warranty of {n} months.", f"How long is the warranty on the {item}?",
-                    f"{n} months")
+        sentence, answer = ((f"The {item} comes with a {n}-month warranty.", f"{n}-month")
+                            if v.rng.random() < 0.5 else (f"The {item} carries a warranty of {n} months.", f"{n} months"))
+        return Fact(sentence, f"How long is the warranty on the {item}?", answer)
 
     def limit() -> Fact:
         town, cost = v.town(), v.money()
@@ -332,10 +335,9 @@ def _one_answer_per_question(facts: list[Fact]) -> list[Fact]:
     kept: list[Fact] = []
     asked: set[str] = set()
     for fact in facts:
-        asks = {fact.question, *fact.also}
-        if not asks & asked:
+        if not asked.intersection(fact.asks):
             kept.append(fact)
-            asked |= asks
+            asked.update(fact.asks)
     return kept
 
 
@@ -356,6 +358,6 @@ def office_rows(count: int, seed: int) -> list[dict]:
             fact = rng.choice(facts)
             rows.append({"_id": f"office-{doc}-{len(rows)}", "question": fact.question, "passage": passage,
                          "answer": fact.answer,
-                         "asks": [q for f in facts for q in (f.question, *f.also)]})
+                         "asks": [q for f in facts for q in f.asks]})
         doc += 1
     return rows[:count]
