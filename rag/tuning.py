@@ -4,7 +4,8 @@ Examples are built from a grounded-QA file (``train.jsonl`` rows with ``question
 ``passage``, ``answer``; ../shared/data/conflicts-train by default) with the service's own
 prompt (`rag.grounding.build_prompt`): the gold passage at a random position among 0..k-1
 distractors (the passages nearest to it by embedding, i.e. what retrieval would put next
-to it), the target a short answer with its citation ``"<answer> [n]."``. A share of the
+to it), the target a short answer with its citation ``"<clause> [n]."``, where the clause is
+the passage's sentence up to and including the answer (`answer_clause`). A share of the
 examples leave the gold passage out and teach the service's refusal sentence.
 
 Training uses Hugging Face's Trainer (progress bar, checkpoints, resume, seed) with a peft
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -86,8 +88,47 @@ class TuneReport:
     holdout: dict[str, float] = field(default_factory=dict)
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+# A clause longer than this is replaced by the bare answer: replies stay short.
+MAX_CLAUSE_WORDS = 24
+
+
+def answer_clause(passage: str, answer: str, question: str) -> str:
+    """The passage's sentence from its start up to and including the answer.
+
+    Taught instead of the bare answer: copying "Kestrel 3.2 was released on 14 March 2026"
+    lets the model find the sentence that matches the question ("3.2", not the "3.1" of the
+    next sentence) before it writes the answer, as the base model does; jumping straight to a
+    date, the tuned models picked the wrong sentence's. Where the answer occurs several times,
+    the sentence sharing most words with the question wins; the answer as written in the
+    passage is kept (case included), and a clause past MAX_CLAUSE_WORDS words falls back to
+    the bare answer.
+    """
+    asked = set(_WORD.findall(question.lower()))
+    best: tuple[int, int, str] | None = None
+    for match in re.finditer(re.escape(answer), passage, flags=re.IGNORECASE):
+        start = _sentence_start(passage, match.start())
+        clause = passage[start:match.end()].strip()
+        if len(clause.split()) > MAX_CLAUSE_WORDS:
+            continue
+        sentence_end = passage.find(". ", match.end())
+        sentence = passage[start:len(passage) if sentence_end < 0 else sentence_end]
+        overlap = len(asked & set(_WORD.findall(sentence.lower())))
+        if best is None or overlap > best[0]:
+            best = (overlap, match.start(), clause)
+    return best[2] if best else answer
+
+
+def _sentence_start(text: str, at: int) -> int:
+    # After the last sentence end ("." "!" "?" then a space), line break or list bullet before `at`.
+    ends = [text.rfind(mark, 0, at) for mark in (". ", "! ", "? ", "\n", "; ")]
+    end = max(ends)
+    start = 0 if end < 0 else end + (1 if text[end] == "\n" else 2)
+    return start + 2 if text.startswith("- ", start) else start
+
+
 def target_for(answer: str, n: int) -> str:
-    """The reply taught to the model: the answer and its citation, nothing else."""
+    """The reply taught to the model: the answer (clause) and its citation, nothing else."""
     return f"{answer} [{n}]."
 
 
@@ -134,8 +175,8 @@ def make_examples(rows: Sequence[dict], indexes: Sequence[int], neighbours: Sequ
         passages = distractors[: count - 1]
         gold = rng.randint(0, len(passages))
         passages.insert(gold, row["passage"])
-        examples.append(Example(row["question"], passages, target_for(row["answer"], gold + 1),
-                                row["answer"], gold + 1))
+        clause = answer_clause(row["passage"], row["answer"], row["question"])
+        examples.append(Example(row["question"], passages, target_for(clause, gold + 1), row["answer"], gold + 1))
     return examples
 
 

@@ -191,4 +191,25 @@ def test_generated_office_sections_hold_their_answers_and_are_never_contradicted
         others = [p for n, p in enumerate(example.passages, start=1) if n != example.gold]
         assert all(example.question not in by_passage[p]["asks"] for p in others), example
         if example.gold is not None:
-            assert example.target == f"{example.answer} [{example.gold}]."
+            # The answer's clause from its sentence, then the citation.
+            assert example.answer.lower() in example.target.lower(), example
+            assert example.target.endswith(f" [{example.gold}]."), example
+
+
+def test_the_target_copies_the_sentence_up_to_the_answer() -> None:
+    from rag.tuning import MAX_CLAUSE_WORDS, answer_clause
+
+    notes = ("Kestrel frame, release notes\nKestrel 3.2 was released on 14 March 2026. It replaces the "
+             "dropouts of Kestrel 3.1. Kestrel 3.1 was released on 2 September 2025 and added cable routing.")
+    assert answer_clause(notes, "14 March 2026", "When was Kestrel 3.2 released?") == \
+        "Kestrel 3.2 was released on 14 March 2026"
+    assert answer_clause(notes, "2 september 2025", "When was Kestrel 3.1 released?") == \
+        "Kestrel 3.1 was released on 2 September 2025"  # the passage's spelling
+    # Of two mentions, the sentence that shares the question's words.
+    twice = "Orla Finnegan sings. The Brannock lighthouse keeper is Orla Finnegan."
+    assert answer_clause(twice, "Orla Finnegan", "Who keeps the Brannock lighthouse?") == \
+        "The Brannock lighthouse keeper is Orla Finnegan"
+    assert answer_clause("- Requests go to Ines Marwood.", "Ines Marwood", "Who?") == "Requests go to Ines Marwood"
+    long = " ".join(["word"] * MAX_CLAUSE_WORDS) + " Ines Marwood."
+    assert answer_clause(long, "Ines Marwood", "Who?") == "Ines Marwood"  # too long: the bare answer
+    assert answer_clause("Nothing here.", "Ines Marwood", "Who?") == "Ines Marwood"
