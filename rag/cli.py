@@ -337,6 +337,8 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
          refusal_share: Annotated[float, typer.Option(help="share of examples without the gold passage")] = _TUNE.refusal_share,
          office_examples: Annotated[int, typer.Option(
              help="generated office-document sections mixed into the data (0: none)")] = _TUNE.office_examples,
+         clauses: Annotated[str, typer.Option(
+             help="rows taught the answer's clause instead of the bare answer: office, all or none")] = _TUNE.clauses,
          holdout: Annotated[int, typer.Option(help="rows kept out for the final report")] = _TUNE.holdout,
          rank: Annotated[int, typer.Option(help="LoRA rank")] = _TUNE.rank,
          learning_rate: Annotated[float, typer.Option()] = _TUNE.learning_rate,
@@ -355,12 +357,14 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
     from rag.tuning import CHECKPOINT_DIR, tune as run_tune
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if clauses not in ("none", "office", "all"):
+        raise typer.BadParameter("--clauses must be office, all or none")
     settings = Settings()
     if fresh:
         shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
     config = TuneConfig(data=data, out=out, seed=seed, max_steps=max_steps, epochs=epochs,
                         max_passages=max_passages, refusal_share=refusal_share,
-                        office_examples=office_examples, holdout=holdout, rank=rank,
+                        office_examples=office_examples, clauses=clauses, holdout=holdout, rank=rank,
                         learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum,
                         save_every=save_every)
     embedder = make_embedder(settings)

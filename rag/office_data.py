@@ -222,7 +222,11 @@ def _facts(v: _Values, org: str, product: str) -> dict[str, list[Callable[[], Fa
     def staffed() -> Fact:
         town, p, site = v.town(), v.person(), v.rng.choice(["branch", "showroom", "depot", "shop"])
         verb = v.rng.choice(["run", "staffed", "managed"])
-        return reworded(f"The {town} {site} is {verb} by {p}.",
+        sentence = f"The {town} {site} is {verb} by {p}."
+        if v.rng.random() < 0.5:
+            # The subject named one sentence before the answer ("It is staffed by X").
+            sentence = f"The {town} {site} opened in {v.date()}. It is {verb} by {p}."
+        return reworded(sentence,
                         [f"Who runs the {town} {site}?", f"Who staffs the {town} {site}?",
                          f"Who is in charge of the {town} {site}?"], p)
 

