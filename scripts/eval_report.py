@@ -18,9 +18,9 @@ def main(results: Path, target: Path) -> None:
         write_section(target, "refusal", "Top-chunk relevance threshold vs refusals (retrieval only, "
                       "same questions with and without their gold passage).\n\n" + format_table(refusal["curve"]))
     rows = {}
-    for name, label in (("answers.json", "retrieved context (shipped adapter, `RAG_LLM__ADAPTER=default`)"),
+    for name, label in (("answers.json", "retrieved context, shipped adapter (the default)"),
                         ("dropgold.json", "--drop-gold (shipped adapter)"),
-                        ("answers-base.json", "retrieved context, base model (the default)"),
+                        ("answers-base.json", "retrieved context, base model (`RAG_LLM__ADAPTER=none`)"),
                         ("dropgold-base.json", "--drop-gold, base model")):
         path = results / name
         if path.exists():

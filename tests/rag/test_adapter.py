@@ -1,4 +1,4 @@
-"""The shipped LoRA adapter: loadable (merged into llama.cpp's weights, or by peft), off by
+"""The shipped LoRA adapter: loadable (merged into llama.cpp's weights, or by peft), on by
 default; ordinary questions answered sensibly; `rag tune` works end to end on a tiny generated dataset."""
 
 from __future__ import annotations
@@ -36,18 +36,17 @@ def test_adapter_setting_resolves() -> None:
         resolve_adapter("/nonexistent/adapter", "default")
 
 
-def test_the_default_runtime_runs_the_base_model_and_the_adapter_runs_on_llama_cpp(
+def test_the_default_runtime_runs_the_shipped_adapter_and_none_turns_it_off(
         runtime: Runtime, client: TestClient) -> None:
     from rag.bootstrap import make_generator
     from rag.config import Settings
 
-    # Off by default until it stops refusing ordinary questions (see EVALUATION.md).
-    assert runtime.generator.adapter is None and runtime.generator.backend == "llamacpp"
-    assert client.get("/health").json()["models"]["llm"]["adapter"] is None
-    on = make_generator(Settings(data_dir=runtime.settings.data_dir, llm={"adapter": "default"}))
-    assert on.adapter == DEFAULT_ADAPTER and on.backend == "llamacpp"
-    with_torch = make_generator(Settings(data_dir=runtime.settings.data_dir,
-                                         llm={"adapter": "default", "backend": "transformers"}))
+    assert runtime.settings.llm.adapter == "default"  # RAG_LLM__ADAPTER unset
+    assert runtime.generator.adapter == DEFAULT_ADAPTER and runtime.generator.backend == "llamacpp"
+    assert client.get("/health").json()["models"]["llm"]["adapter"] == str(DEFAULT_ADAPTER)
+    off = make_generator(Settings(data_dir=runtime.settings.data_dir, llm={"adapter": "none"}))
+    assert off.adapter is None and off.backend == "llamacpp"
+    with_torch = make_generator(Settings(data_dir=runtime.settings.data_dir, llm={"backend": "transformers"}))
     assert with_torch.adapter == DEFAULT_ADAPTER and with_torch.backend == "transformers"
 
 
@@ -116,8 +115,8 @@ def test_llama_cpp_with_the_merged_adapter_answers_like_transformers_with_peft(r
 
 @pytest.mark.slow
 def test_ordinary_questions_over_the_samples_are_answered_sensibly(client: TestClient, runtime: Runtime) -> None:
-    # With the default settings (the base model). RAG_LLM__ADAPTER=default in the environment
-    # runs it with the shipped adapter, which answers two of the five wrongly today (EVALUATION.md).
+    # With the default settings: the shipped adapter (RAG_LLM__ADAPTER=none in the environment
+    # runs the base model, which answers these too). Answers must name the fact and cite it.
     files = [("files", (p.name, p.read_bytes())) for p in sorted(runtime.settings.samples_dir.iterdir())]
     assert client.post("/collections/adapter-samples/documents", files=files).status_code == 200
     wrong = []
