@@ -4,8 +4,9 @@ Examples are built from a grounded-QA file (``train.jsonl`` rows with ``question
 ``passage``, ``answer``; ../shared/data/conflicts-train by default) with the service's own
 prompt (`rag.grounding.build_prompt`): the gold passage at a random position among 0..k-1
 distractors (the passages nearest to it by embedding, i.e. what retrieval would put next
-to it), the target a short answer with its citation ``"<clause> [n]."``, where the clause is
-the passage's sentence up to and including the answer (`answer_clause`). A share of the
+to it), the target a short answer with its citation ``"<answer> [n]."``; for the generated
+office sections (``--clauses office``, the default) the answer is taught as the passage's
+sentence up to and including it (`answer_clause`). A share of the
 examples leave the gold passage out and teach the service's refusal sentence.
 
 Training uses Hugging Face's Trainer (progress bar, checkpoints, resume, seed) with a peft
@@ -112,7 +113,7 @@ def answer_clause(passage: str, answer: str, question: str) -> str:
     the bare answer.
     """
     asked = set(_WORD.findall(question.lower()))
-    best: tuple[int, int, str] | None = None
+    best: tuple[int, str] | None = None  # (words shared with the question, clause)
     for match in re.finditer(re.escape(answer), passage, flags=re.IGNORECASE):
         start = _sentence_start(passage, match.start())
         clause = passage[start:match.end()].strip()
@@ -122,8 +123,8 @@ def answer_clause(passage: str, answer: str, question: str) -> str:
         sentence = passage[start:len(passage) if sentence_end < 0 else sentence_end]
         overlap = len(asked & set(_WORD.findall(sentence.lower())))
         if best is None or overlap > best[0]:
-            best = (overlap, match.start(), clause)
-    return best[2] if best else answer
+            best = (overlap, clause)  # ties: the first mention
+    return best[1] if best else answer
 
 
 def _sentence_start(text: str, at: int) -> int:
