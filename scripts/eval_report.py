@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+from rag.config import Settings
 from rag.evaluation import format_table, write_section
 
 
@@ -11,12 +12,14 @@ def main(results: Path, target: Path) -> None:
     # A block is rewritten only from results that exist (one `rag eval` command re-run alone).
     if (results / "retrieval.json").exists():
         retrieval = json.loads((results / "retrieval.json").read_text())
-        write_section(target, "retrieval", f"Queries: {retrieval['queries']}. Command: `make eval`.\n\n"
-                      + format_table(retrieval["retrieval"]))
+        write_section(target, "retrieval", f"Queries: {retrieval['queries']}. Command: `make eval` (`rag eval "
+                      "retrieval --dataset DATASET`; default settings: onnx-int8 embeddings, function words "
+                      "left out of the lexical query).\n\n" + format_table(retrieval["retrieval"]))
     if (results / "refusal.json").exists():
         refusal = json.loads((results / "refusal.json").read_text())
         write_section(target, "refusal", "Top-chunk relevance threshold vs refusals (retrieval only, "
-                      "same questions with and without their gold passage).\n\n" + format_table(refusal["curve"]))
+                      "same questions with and without their gold passage); the default threshold is "
+                      f"{Settings().retrieval.min_score}. Command: `make eval` (`rag eval refusal --dataset DATASET`).\n\n" + format_table(refusal["curve"]))
     rows = {}
     for name, label in (("answers.json", "retrieved context, shipped adapter (the default)"),
                         ("dropgold.json", "--drop-gold (shipped adapter)"),
