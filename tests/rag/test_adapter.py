@@ -39,14 +39,17 @@ def test_adapter_setting_resolves() -> None:
 def test_the_default_runtime_runs_the_shipped_adapter_and_none_turns_it_off(
         runtime: Runtime, client: TestClient) -> None:
     from rag.bootstrap import make_generator
-    from rag.config import Settings
+    from rag.config import LLMSettings, Settings
 
-    assert runtime.settings.llm.adapter == "default"  # RAG_LLM__ADAPTER unset
-    assert runtime.generator.adapter == DEFAULT_ADAPTER and runtime.generator.backend == "llamacpp"
-    assert client.get("/health").json()["models"]["llm"]["adapter"] == str(DEFAULT_ADAPTER)
+    assert LLMSettings().adapter == "default"  # the default, whatever RAG_LLM__ADAPTER says here
+    expected = resolve_adapter(runtime.settings.llm.adapter, "default")  # DEFAULT_ADAPTER unless overridden
+    assert runtime.generator.adapter == expected and runtime.generator.backend == "llamacpp"
+    health = client.get("/health").json()["models"]["llm"]["adapter"]
+    assert health == (str(expected) if expected else None)
     off = make_generator(Settings(data_dir=runtime.settings.data_dir, llm={"adapter": "none"}))
     assert off.adapter is None and off.backend == "llamacpp"
-    with_torch = make_generator(Settings(data_dir=runtime.settings.data_dir, llm={"backend": "transformers"}))
+    with_torch = make_generator(Settings(data_dir=runtime.settings.data_dir,
+                                         llm={"adapter": "default", "backend": "transformers"}))
     assert with_torch.adapter == DEFAULT_ADAPTER and with_torch.backend == "transformers"
 
 
