@@ -354,11 +354,11 @@ def tune(data: Annotated[Path, typer.Option(help="folder with train.jsonl (quest
     import shutil
 
     from rag.bootstrap import llm_dir, make_embedder
-    from rag.tuning import CHECKPOINT_DIR, tune as run_tune
+    from rag.tuning import CHECKPOINT_DIR, CLAUSE_ROWS, tune as run_tune
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if clauses not in ("none", "office", "all"):
-        raise typer.BadParameter("--clauses must be office, all or none")
+    if clauses not in CLAUSE_ROWS:
+        raise typer.BadParameter(f"--clauses must be one of: {', '.join(CLAUSE_ROWS)}")
     settings = Settings()
     if fresh:
         shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)

