@@ -15,7 +15,7 @@ DATASET    ?= ../shared/data/conflicts
 EVAL_LIMIT ?= 200
 RESULTS    := data/eval/results
 
-.PHONY: install serve test eval bench clean
+.PHONY: install serve test test-fast lint eval bench clean
 
 install: $(STAMP)
 
@@ -32,8 +32,17 @@ $(STAMP): pyproject.toml Makefile
 serve: install
 	$(BIN)/rag serve
 
-test: install
+# Lint and type-check the package code, then every test with the real models (~10 min).
+test: install lint
 	$(BIN)/python -m pytest -q
+
+# The unit tier: no model is loaded (deterministic fakes from rag/testing.py); under a minute.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check rag ingest lab tests bench scripts
+	$(BIN)/mypy
 
 # Measures retrieval (all 1,000 queries) and answers (first EVAL_LIMIT queries, with and
 # without the gold passages) and writes the figures into EVALUATION.md. ~30 min on 2 cores.

@@ -31,14 +31,18 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import peers  # noqa: E402
+
 from ingest.pipeline import IncomingFile  # noqa: E402
-from rag.bootstrap import Runtime, build_runtime, index_policy, llm_dir  # noqa: E402
+from lab.evaluation import Dataset, retrieval_metrics  # noqa: E402
+from rag.bootstrap import Runtime, build_runtime, index_policy  # noqa: E402
 from rag.config import IngestSettings, Settings  # noqa: E402
-from rag.embedding import SentenceTransformerEmbedder  # noqa: E402
-from rag.generation import TransformersGenerator  # noqa: E402
-from rag.evaluation import Dataset, retrieval_metrics  # noqa: E402
+from rag.embedding.onnx_int8 import OnnxEmbedder  # noqa: E402
+from rag.embedding.sentence_transformer import SentenceTransformerEmbedder  # noqa: E402
+from rag.llm.hf_transformers import (
+    TransformersGenerator,  # noqa: E402
+    llm_dir,  # noqa: E402
+)
 from rag.models import package_dir, resolve_embedding_model  # noqa: E402
-from rag.onnx_embedding import OnnxEmbedder  # noqa: E402
 from rag.store.sqlite import DocumentWrite  # noqa: E402
 from rag.types import ChunkDraft, Filters  # noqa: E402
 from tests.server import Server  # noqa: E402
@@ -278,7 +282,7 @@ def bench_faiss_threads(size: int = 100_000, queries: int = 100) -> dict:
 # -- generation: transformers vs llama.cpp on the same GGUF and prompts --------------------
 
 def generation_prompts(runtime: Runtime, count: int) -> list:
-    from rag.grounding import build_prompt
+    from rag.answer.prompt import build_prompt
 
     ds = Dataset.load(CONFLICTS)
     return [build_prompt(ds.queries[q]["text"], [ds.corpus[next(iter(ds.qrels[q]))]["text"]])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ingest.parsing import Element
+from rag.config import ChunkingSettings
 from rag.types import ChunkDraft
 
 TokenCounter = Callable[[str], int]
@@ -18,8 +19,8 @@ TokenCounter = Callable[[str], int]
 class ChunkerConfig:
     """Budget of a chunk in embedding-model tokens, and the overlap used inside long sections."""
 
-    max_tokens: int = 200
-    overlap_tokens: int = 24
+    max_tokens: int = ChunkingSettings.model_fields["max_tokens"].default
+    overlap_tokens: int = ChunkingSettings.model_fields["overlap_tokens"].default
 
 
 class Chunker:
@@ -41,6 +42,10 @@ class Chunker:
         )
 
     def chunk(self, elements: Sequence[Element]) -> list[ChunkDraft]:
+        """Chunk elements in order; each chunk, section title included, fits `max_tokens`.
+
+        Over-long elements are split; title-only documents come back as their titles.
+        """
         drafts: list[ChunkDraft] = []
         section: str | None = None
         buffer: list[str] = []
@@ -66,6 +71,13 @@ class Chunker:
                 titles.append(el.text)
                 continue
             tokens = self.count(el.text)
+            if el.kind == "TableRow":
+                # Every row a chunk of its own under the table's title: a question about one
+                # item finds that item's record, not a run of rows about others.
+                flush()
+                for piece in self._split(el.text, budget - self._header_tokens(section)):
+                    self._emit(drafts, piece, el.page, section)
+                continue
             if tokens > budget - self._header_tokens(section):
                 flush()
                 for piece in self._split(el.text, budget - self._header_tokens(section)):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from ingest.parsing import Element, parse
+from rag.config import IngestSettings
 from rag.errors import ParseFailed
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,10 @@ _POLL_S = 0.05
 class ParseLimits:
     """Per-file limits on the parser worker."""
 
-    timeout_s: float = 120.0
-    memory_mb: int = 2048
+    timeout_s: float = IngestSettings.model_fields["parse_timeout_s"].default
+    memory_mb: int = IngestSettings.model_fields["parse_memory_mb"].default
+    # One process unless asked: the service passes RAG_INGEST__PARSE_WORKERS (bootstrap);
+    # a parser built by hand (tests, lab tools) should not start a second 0.8 GB process.
     workers: int = 1
 
 
@@ -136,10 +139,12 @@ class IsolatedParser:
 
     def start(self) -> None:
         """Start the workers now (instead of at the first file)."""
-        slots = [self._idle.get() for _ in range(self.limits.workers)]
+        idle = [self._idle.get() for _ in range(self.limits.workers)]
+        slots: list[_Worker | None] = list(idle)
         try:
-            slots = [w if w is not None and w.alive else _Worker(self.limits.memory_mb) for w in slots]
+            slots = [w if w is not None and w.alive else _Worker(self.limits.memory_mb) for w in idle]
             for w in slots:
+                assert w is not None
                 w.wait_ready(self._startup_s)
         finally:
             for w in slots:
@@ -172,7 +177,7 @@ class IsolatedParser:
                 code = worker.process.exitcode
                 worker.kill()
                 raise ParseFailed(f"the parser crashed on {filename!r} (exit code {code}); the file is not ingested")
-            if rss_mb(worker.process.pid) > self.limits.memory_mb:
+            if rss_mb(worker.process.pid or 0) > self.limits.memory_mb:
                 self._stop(worker)
                 raise ParseFailed(f"parsing {filename!r} used more than {self.limits.memory_mb} MB; "
                                   "stopped (raise RAG_INGEST__PARSE_MEMORY_MB if the file is genuine)")

@@ -9,6 +9,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 
+from ingest.tables import table_records
 from rag.errors import ParseFailed
 from rag.models import resolve_spacy_model
 
@@ -21,6 +22,7 @@ _INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\u2066-\u2069\u202a-\u202e\u
 # single line took over 1.5 GB); long lines are broken at a space into bounded paragraphs.
 _LONG_LINE = 4000
 _TEXT_KINDS = ("TXT", "MD")
+_SHEET_KINDS = ("CSV", "TSV", "XLSX", "XLS")
 _SPACY_LOCK = threading.Lock()
 _spacy_ready = False
 
@@ -30,7 +32,7 @@ class Element:
     """One piece of a parsed document, in reading order."""
 
     text: str
-    kind: str  # unstructured category: Title, NarrativeText, ListItem, Table, ...
+    kind: str  # unstructured category (Title, NarrativeText, ListItem, Table, ...) or TableRow
     page: int | None
 
 
@@ -124,6 +126,11 @@ def _check_pdf(data: bytes, filename: str) -> None:
                           "remove the password and upload it again")
 
 
+def _sheet_title(filename: str, sheet: str | None) -> str:
+    stem = re.sub(r"[_\-]+", " ", filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip() or filename
+    return f"{stem}: {sheet}" if sheet else stem
+
+
 def parse(data: bytes, filename: str, kind: str) -> list[Element]:
     """Partition a file; raises ParseFailed with the reason if it cannot be read."""
     use_packaged_spacy_model()
@@ -148,7 +155,16 @@ def parse(data: bytes, filename: str, kind: str) -> list[Element]:
         if not text:
             continue
         page = getattr(el.metadata, "page_number", None)
-        elements.append(Element(text=text, kind=getattr(el, "category", "Text"), page=page))
+        kind_of = getattr(el, "category", "Text")
+        records = table_records(getattr(el.metadata, "text_as_html", None) or "") if kind_of == "Table" else []
+        if records:
+            if kind in _SHEET_KINDS:
+                # A spreadsheet has no heading of its own: its name (and sheet) titles the rows.
+                elements.append(Element(_sheet_title(filename, getattr(el.metadata, "page_name", None)),
+                                        "Title", page))
+            elements.extend(Element(normalise_text(r), "TableRow", page) for r in records)
+            continue
+        elements.append(Element(text=text, kind=kind_of, page=page))
     if not elements:
         raise ParseFailed(f"{filename!r} contains no extractable text (scanned or empty?)")
     return elements

@@ -5,25 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import queue
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from ingest.chunking import Chunker
+from ingest.filetypes import check_container, detect_kind, display_path
 from ingest.parsing import Element, bound_elements, bound_input
-from ingest.sources import check_container, detect_kind, display_path
 from rag import faults
 from rag.embedding import Embedder
 from rag.errors import ParseFailed, UnsupportedType
+from rag.files import atomic_path
 from rag.store.sqlite import DocumentWrite, SQLiteStore
 from rag.store.vectors import VectorIndexes
 from rag.types import Document
@@ -80,7 +79,8 @@ def config_hash(**parts: Any) -> str:
 class Parser(Protocol):
     """Turns a file's bytes into text elements (ingest.isolation.IsolatedParser in the service)."""
 
-    def parse(self, data: bytes, filename: str, kind: str) -> list[Element]: ...
+    def parse(self, data: bytes, filename: str, kind: str) -> list[Element]:
+        """Elements of a file of detected `kind` in reading order; raises ParseFailed if unreadable."""
 
 
 class Ingestor:
@@ -103,6 +103,7 @@ class Ingestor:
         self._locks_guard = threading.Lock()
 
     def lock(self, collection: str) -> threading.Lock:
+        """The writer lock of a collection (the same lock for every call with that name)."""
         with self._locks_guard:
             return self._locks[collection]
 
@@ -227,7 +228,7 @@ class Ingestor:
         offset = 0
         with self.lock(collection):
             seen_in_batch: set[str] = set()
-            for i, p in batch:
+            for _, p in batch:
                 span = vectors[offset: offset + len(p.drafts)]
                 offset += len(p.drafts)
                 # Re-check under the lock: a concurrent upload of the same bytes may have won.
@@ -279,13 +280,8 @@ class Ingestor:
         path = self.files_dir / content_hash[:2] / content_hash
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
 
 
 def _unchanged_outcome(doc: Document | None) -> FileOutcome:

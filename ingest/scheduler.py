@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from ingest.sync import Syncer
+from rag.clock import utc_now
 from rag.errors import InvalidInput
 from rag.store.jobs import Job, JobStore
 from rag.store.sources import Source, SourceStore
@@ -29,6 +30,8 @@ class JobRunner:
     """One worker thread that runs queued sync jobs in order, beating their heartbeat."""
 
     def __init__(self, jobs: JobStore, syncer: Syncer, lease: timedelta, heartbeat_s: float | None = None):
+        """A running job whose heartbeat is older than `lease` counts as dead; the heartbeat beats
+        every `heartbeat_s` (default: a quarter of the lease, at least 0.2 s)."""
         self.jobs = jobs
         self.syncer = syncer
         self.lease = lease
@@ -47,15 +50,18 @@ class JobRunner:
         return recovered
 
     def start(self) -> None:
+        """Recover stale jobs, then start the worker and heartbeat threads (daemons)."""
         self.recover()
         self._thread = threading.Thread(target=self._loop, name="groundwork-jobs", daemon=True)
         self._thread.start()
         threading.Thread(target=self._beat, name="groundwork-heartbeat", daemon=True).start()
 
     def wake(self) -> None:
+        """Tell the worker a job was queued, so it does not wait out its one-second poll."""
         self._wake.set()
 
     def stop(self, timeout: float = 30) -> None:
+        """Stop after the job in hand (it is not interrupted); wait up to `timeout` s for the worker."""
         self._stop.set()
         self._wake.set()
         if self._thread:
@@ -69,16 +75,16 @@ class JobRunner:
         return done
 
     def _loop(self) -> None:
-        last_recover = datetime.now(timezone.utc)
+        last_recover = utc_now()
         while not self._stop.is_set():
             job = self.jobs.claim_next()
             if job is not None:
                 self._run(job)
                 continue
-            if datetime.now(timezone.utc) - last_recover > self.lease / 2:
+            if utc_now() - last_recover > self.lease / 2:
                 # Another process (a CLI sync) may have died while we kept running.
                 self.recover()
-                last_recover = datetime.now(timezone.utc)
+                last_recover = utc_now()
             self._wake.wait(timeout=1.0)
             self._wake.clear()
 
@@ -106,6 +112,7 @@ class Scheduler:
     """Cron schedules from the sources table; a firing enqueues a sync (coalesced)."""
 
     def __init__(self, sources: SourceStore, jobs: JobStore, runner: JobRunner):
+        """Schedules come from `sources`; a firing queues a job in `jobs` and wakes `runner`."""
         self.sources = sources
         self.jobs = jobs
         self.runner = runner
@@ -122,6 +129,8 @@ class Scheduler:
         return job
 
     def start(self) -> None:
+        """Install every source's schedule, queue one sync for runs missed while down, and re-read
+        the sources table every 5 s."""
         for source in self.sources.list():
             self.refresh(source)
             self._catch_up(source)
@@ -145,6 +154,7 @@ class Scheduler:
                 self.forget(source.id)
 
     def stop(self) -> None:
+        """Shut the cron scheduler down without waiting for a firing in progress."""
         if self._aps.running:
             self._aps.shutdown(wait=False)
 
@@ -157,6 +167,7 @@ class Scheduler:
                               name=source.schedule, coalesce=True, max_instances=1, misfire_grace_time=None)
 
     def forget(self, source_id: str) -> None:
+        """Remove a source's schedule, if installed; its queued or running jobs are left alone."""
         if self._aps.get_job(source_id):
             self._aps.remove_job(source_id)
 
@@ -172,5 +183,5 @@ class Scheduler:
             return
         since = source.last_sync_at or source.created_at
         due = parse_cron(source.schedule).get_next_fire_time(None, since)
-        if due is not None and due <= datetime.now(timezone.utc):
+        if due is not None and due <= utc_now():
             self.enqueue(source.id)

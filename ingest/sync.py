@@ -9,8 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.filetypes import display_path
 from ingest.pipeline import IncomingFile, Ingestor
-from ingest.sources import display_path
 from rag import faults
 from rag.errors import NotFound
 from rag.store.jobs import COUNT_KEYS, Job, JobStore

@@ -93,14 +93,38 @@ class RetrievalSettings(BaseModel):
     # What of each evidence chunk the LLM sees: the whole chunk ("chunks"), its best
     # sentences ("sentences"), or all but the sentences unrelated to the question
     # ("relevant": least context, so a secret beside the answer never reaches the model).
-    evidence: Literal["chunks", "sentences", "relevant"] = "relevant"
+    evidence: Literal["chunks", "sentences", "relevant", "answer"] = "answer"
     evidence_sentences: int = Field(2, ge=1, le=20)
     evidence_neighbours: int = Field(0, ge=0, le=5)
+    # "answer" (with the reranker on; "relevant" without it): the chunk's title and its
+    # answer-bearing sentence, table field or list line, chosen by the reranker.
     # "relevant" drops a sentence whose similarity to the question is more than `margin`
     # below the best sentence's or under `floor`: chosen on conflicts-train so 97% of
     # answer-bearing sentences stay (EVALUATION.md, "Least context").
     evidence_margin: float = Field(0.5, ge=0.0, le=2.0)
     evidence_floor: float = Field(0.1, ge=-1.0, le=1.0)
+    # With evidence "answer": how many answer-bearing units the LLM is shown.
+    reader_units: int = Field(1, ge=1, le=10)
+    # An answer that does not carry a word of the answer-bearing unit that the question lacks
+    # (the value), or states a number the evidence does not, is replaced by a faithful
+    # extract of that unit.
+    value_check: bool = True
+
+
+class RerankSettings(BaseModel):
+    """The trained cross-encoder that reorders the fused candidates and decides refusals."""
+
+    # "default": the reranker shipped in rag/rerankers/ (trained by `rag tune reranker` from
+    # the packaged MiniLM); "none": off (the cosine similarity and RAG_RETRIEVAL__MIN_SCORE
+    # decide, as before); anything else: a folder written by `rag tune reranker`.
+    model: str = "default"
+    # Fused candidates the reranker reads per question (each costs ~15 ms on two cores).
+    candidates: int = Field(20, ge=1, le=200)
+    # Probability below which no chunk is evidence (the answer is "not in the documents"):
+    # calibrated on dev data of both kinds, Wikipedia-like and office (the reranker's card).
+    min_score: float = Field(0.5, ge=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=32, le=512)
+    batch_size: int = Field(16, ge=1, le=256)
 
 
 class IndexSettings(BaseModel):
@@ -162,25 +186,31 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    rerank: RerankSettings = RerankSettings()
     index: IndexSettings = IndexSettings()
     limits: LimitSettings = LimitSettings()
 
     @property
     def db_path(self) -> Path:
+        """The SQLite database, the source of truth: <data_dir>/groundwork.sqlite3."""
         return self.data_dir / "groundwork.sqlite3"
 
     @property
     def index_dir(self) -> Path:
+        """The FAISS index files, derived from SQLite (rebuilt when missing or stale)."""
         return self.data_dir / "index"
 
     @property
     def files_dir(self) -> Path:
+        """The originals of ingested files, stored by content hash."""
         return self.data_dir / "files"
 
     @property
     def model_cache_dir(self) -> Path:
+        """Where converted model files (the int8 ONNX embedder, converted LLMs) are cached."""
         return self.data_dir / "models"
 
     @property
     def max_file_bytes(self) -> int:
+        """The cap per uploaded file (limits.max_file_mb) in bytes."""
         return int(self.limits.max_file_mb * 1024 * 1024)

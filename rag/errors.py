@@ -39,6 +39,10 @@ class ModelUnavailable(RagError):
     """A configured model cannot be found locally (and nothing is downloaded)."""
 
 
+class StoreTooNew(RagError):
+    """The database was written by a newer release (a schema version this one does not know)."""
+
+
 class IndexCorrupt(RagError):
     """A derived index file cannot be trusted; the caller rebuilds it from SQLite."""
 

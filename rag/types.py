@@ -70,6 +70,7 @@ class Filters:
 
     @property
     def active(self) -> bool:
+        """Whether anything is restricted (`document_ids=()` is: it allows no document)."""
         return (self.document_ids is not None or bool(self.exclude_document_ids) or bool(self.metadata)
                 or self.source is not None or self.ingested_after is not None or self.ingested_before is not None)
 

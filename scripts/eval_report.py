@@ -4,8 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+from lab.evaluation import format_table, write_section
 from rag.config import Settings
-from rag.evaluation import format_table, write_section
 
 
 def main(results: Path, target: Path) -> None:

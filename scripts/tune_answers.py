@@ -11,10 +11,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from lab.evaluation import Dataset, eval_answers, format_table
+from lab.tuning import TuneConfig, load_rows, split_rows
 from rag.bootstrap import build_runtime
 from rag.config import Settings
-from rag.evaluation import Dataset, eval_answers, format_table
-from rag.tuning import TuneConfig, load_rows, split_rows
 
 CONFIGS = {
     "chunks k=1": dict(context_chunks=1, evidence="chunks"),

@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.context import split_sentences  # noqa: E402
-from rag.bootstrap import make_embedder  # noqa: E402
+from rag.answer.evidence import split_sentences  # noqa: E402
+from rag.answer.guard import strip_instructions  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.guard import strip_instructions  # noqa: E402
+from rag.embedding.registry import make_embedder  # noqa: E402
 from tests.hostile.injection import build_injection_set  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def main() -> None:
         print(f"| similarity < {floor} | {np.mean(a[:, 0] >= floor):.3f} | {np.mean(p[:, 0] >= floor):.3f} |")
     for margin in (0.4, 0.45, 0.5):
         for floor in (0.0, 0.1):
-            keep = lambda x: (x[:, 1] - x[:, 0] <= margin) & (x[:, 0] >= floor)  # noqa: E731
+            keep = lambda x, margin=margin, floor=floor: (x[:, 1] - x[:, 0] <= margin) & (x[:, 0] >= floor)  # noqa: E731
             print(f"| more than {margin} below the best, or < {floor} | {np.mean(keep(a)):.3f} | {np.mean(keep(p)):.3f} |")
 
 

@@ -7,10 +7,10 @@ Usage: .venv/bin/python scripts/tune_fusion.py DATASET_DIR EVAL_DATA_DIR
 import sys
 from pathlib import Path
 
+from lab.evaluation import Dataset, eval_retrieval, format_table
 from rag.bootstrap import build_runtime
 from rag.config import Settings
-from rag.evaluation import Dataset, eval_retrieval, format_table
-from rag.retrieval import FusionConfig
+from rag.retrieval.hybrid import FusionConfig
 
 
 def main(dataset_dir: Path, data_dir: Path) -> None:

@@ -15,6 +15,16 @@ from rag.api.app import create_app
 from rag.bootstrap import Runtime, build_runtime
 from rag.config import Settings
 
+# A test that uses one of these loads the real models (MiniLM, SmolLM2, unstructured):
+# it belongs to the slow tier. `pytest -m "not slow"` runs the rest, on the fakes of rag.testing.
+_REAL_MODEL_FIXTURES = {"runtime", "client"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 class NonLoopbackConnection(AssertionError):
     """Raised when code under test tries to reach beyond this machine."""
@@ -94,7 +104,7 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 def restart(runtime: Runtime) -> Runtime:
     """A fresh runtime over the same data directory, reusing the loaded models."""
     return build_runtime(runtime.settings, embedder=runtime.embedder, generator=runtime.generator,
-                         parser=runtime.parser)
+                         parser=runtime.parser, reranker=runtime.reranker)
 
 
 def wait_job(runtime: Runtime, job_id: str, timeout: float = 300):

@@ -9,15 +9,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ingest.sources import supported_types
+from ingest.filetypes import supported_types
 from rag import __version__
 from rag.api.limits import BodyLimits
 from rag.api.routes import collections, health, jobs, keys, openai_compat, query, sources
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
 from rag.errors import (
-    Forbidden, IndexCorrupt, InvalidInput, ModelUnavailable, NotFound, OutOfRange, Overloaded, ParseFailed, TooLarge,
-    Unauthorized, UnsupportedType,
+    Forbidden,
+    IndexCorrupt,
+    InvalidInput,
+    ModelUnavailable,
+    NotFound,
+    OutOfRange,
+    Overloaded,
+    ParseFailed,
+    TooLarge,
+    Unauthorized,
+    UnsupportedType,
 )
 
 log = logging.getLogger(__name__)

@@ -9,17 +9,18 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from ingest.pipeline import Ingestor
+from rag.answer.service import RagService
 from rag.bootstrap import Runtime
 from rag.config import Settings
 from rag.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from rag.store.keys import ADMIN, Principal
-from rag.service import RagService
 from rag.store.sqlite import SQLiteStore
 
 _COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
 def get_runtime(request: Request) -> Runtime:
+    """The Runtime the app was created with (app.state.runtime)."""
     return request.app.state.runtime
 
 
@@ -29,6 +30,7 @@ def get_settings(request: Request) -> Settings:
 
 
 def collection_name(name: Annotated[str, Path(description="collection name")]) -> str:
+    """The collection name from the path, if well formed; InvalidInput (400) if it is not."""
     if not _COLLECTION.match(name):
         raise InvalidInput(
             "collection names are 1-64 characters: letters, digits, '_', '-', '.', starting with a letter or digit"
@@ -61,6 +63,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def require_admin(principal: PrincipalDep) -> Principal:
+    """The caller, if it holds the admin scope (everyone does while auth is off); Forbidden (403) if not."""
     if not principal.admin:
         raise Forbidden("this needs an admin key")
     return principal
@@ -81,14 +84,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_store(runtime: RuntimeDep) -> SQLiteStore:
+    """The runtime's SQLite store."""
     return runtime.store
 
 
 def get_service(runtime: RuntimeDep) -> RagService:
+    """The runtime's question-answering service."""
     return runtime.service
 
 
 def get_ingestor(runtime: RuntimeDep) -> Ingestor:
+    """The runtime's ingestor (uploads and deletions)."""
     return runtime.ingestor
 
 

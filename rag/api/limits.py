@@ -8,7 +8,6 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
 # Over-cap bodies up to this size are read and dropped before the 413, so the client can
 # read the answer; bigger ones are refused at once and the connection closed.
 _DRAIN_BYTES = 8 * 1024 * 1024
@@ -25,12 +24,14 @@ class BodyLimits:
 
     def __init__(self, app: ASGIApp, max_bytes: int, max_json_bytes: int = 256 * 1024,
                  timeout_s: float = 120.0):
+        """Wrap `app`; caps are in bytes: `max_bytes` for multipart uploads, `max_json_bytes` for other bodies."""
         self.app = app
         self.upload_bytes = max_bytes
         self.json_bytes = max_json_bytes
         self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: POST, PUT and PATCH bodies are checked as they arrive; anything else passes through."""
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return

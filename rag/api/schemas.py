@@ -22,6 +22,8 @@ class FiltersIn(BaseModel):
 
 
 class QueryIn(BaseModel):
+    """A question to answer from a collection, with optional retrieval settings and filters."""
+
     question: str = Field(..., description="what to ask", examples=["What is the access code of the Lisbon office?"])
     top_k: int | None = Field(None, ge=1, description="chunks to retrieve (default from settings)")
     max_tokens: int | None = Field(None, ge=1, description="cap on generated tokens")
@@ -31,6 +33,9 @@ class QueryIn(BaseModel):
 
 
 class SearchIn(BaseModel):
+    """A search of a collection: the chunks ranked for `query` come back; no answer is generated.
+    `top_k` and `mode` default to the server's settings (hybrid mode unless configured otherwise)."""
+
     query: str
     top_k: int | None = Field(None, ge=1)
     mode: Literal["dense", "lexical", "hybrid"] | None = None
@@ -38,6 +43,9 @@ class SearchIn(BaseModel):
 
 
 class CitationOut(BaseModel):
+    """A passage the answer cites as [n]: its document, page and section, the quoted text, and
+    whether it supports the sentence that cites it (`supported`)."""
+
     n: int
     document_id: str
     document_name: str
@@ -49,6 +57,9 @@ class CitationOut(BaseModel):
 
 
 class AnswerSourceOut(BaseModel):
+    """A document the answer drew on, one entry per document, in ranking order; `score` is the
+    relevance (cosine similarity to the question) of its top-ranked chunk."""
+
     document_id: str
     document: str
     version: int
@@ -57,6 +68,10 @@ class AnswerSourceOut(BaseModel):
 
 
 class AnswerOut(BaseModel):
+    """An answer with its [n] citations, the documents it drew on, and timings in ms (retrieve,
+    generate, total). `grounded` is true when at least one citation is supported by its passage;
+    when nothing relevant was found, the answer says so and `grounded` is false."""
+
     answer: str
     grounded: bool
     citations: list[CitationOut]
@@ -65,6 +80,7 @@ class AnswerOut(BaseModel):
 
     @classmethod
     def of(cls, answer: Answer) -> "AnswerOut":
+        """The API form of an Answer (scores rounded to 4 places)."""
         return cls(
             answer=answer.text,
             grounded=answer.grounded,
@@ -85,6 +101,10 @@ class AnswerOut(BaseModel):
 
 
 class SearchHitOut(BaseModel):
+    """A retrieved chunk with its document and location. `score` ranks the results in the chosen
+    mode (fused in hybrid mode); `relevance` is the cosine similarity to the query, comparable
+    across modes."""
+
     chunk_id: int
     document_id: str
     document_name: str
@@ -96,6 +116,7 @@ class SearchHitOut(BaseModel):
 
     @classmethod
     def of(cls, hit: ScoredChunk) -> "SearchHitOut":
+        """The API form of a retrieved chunk (scores rounded to 4 places)."""
         return cls(chunk_id=hit.chunk.id, document_id=hit.document.id, document_name=hit.document.name,
                    page=hit.chunk.page, section=hit.chunk.section, text=hit.chunk.text,
                    score=round(hit.score, 4),
@@ -103,10 +124,16 @@ class SearchHitOut(BaseModel):
 
 
 class SearchOut(BaseModel):
+    """The chunks retrieved for a search, best first."""
+
     results: list[SearchHitOut]
 
 
 class DocumentOut(BaseModel):
+    """A stored document. `version` is 1 when it is first ingested and goes up each time it is
+    re-ingested; `source` is "upload" or the id of the source it was synced from; `chunks` is
+    how many chunks it was cut into."""
+
     id: str
     collection: str
     name: str
@@ -121,16 +148,21 @@ class DocumentOut(BaseModel):
 
     @classmethod
     def of(cls, doc: Document) -> "DocumentOut":
+        """The API form of a Document."""
         return cls(id=doc.id, collection=doc.collection, name=doc.name, source=doc.source,
                    content_hash=doc.content_hash, version=doc.version, ingested_at=doc.ingested_at,
                    size=doc.size, mime_type=doc.mime_type, chunks=doc.chunk_count, metadata=doc.metadata)
 
 
 class DocumentsOut(BaseModel):
+    """The documents of a collection."""
+
     documents: list[DocumentOut]
 
 
 class FileResultOut(BaseModel):
+    """What became of one uploaded file; `reason` says why, when it failed."""
+
     name: str
     status: str = Field(..., description="added | updated | unchanged | failed")
     document_id: str | None = None
@@ -141,12 +173,17 @@ class FileResultOut(BaseModel):
 
 
 class UploadOut(BaseModel):
+    """The outcome of an upload: the job that recorded it and each file's result."""
+
     collection: str
     job_id: str
     files: list[FileResultOut]
 
 
 class CollectionOut(BaseModel):
+    """A collection with its document and chunk counts; `generation` goes up with every change to
+    its chunks."""
+
     name: str
     documents: int
     chunks: int
@@ -155,14 +192,22 @@ class CollectionOut(BaseModel):
 
 
 class CollectionsOut(BaseModel):
+    """The collections the caller may read."""
+
     collections: list[CollectionOut]
 
 
 class ErrorOut(BaseModel):
+    """The body of an error response: `detail` says what went wrong."""
+
     detail: str
 
 
 class SourceIn(BaseModel):
+    """A folder (synced recursively) or file on the server to keep in sync with a collection,
+    manually or on a schedule. With `delete_missing`, the documents of files that have
+    disappeared are deleted at the next sync."""
+
     kind: str = Field("folder", pattern="^(folder|file)$")
     path: str = Field(..., description="folder or file on the server's disk")
     collection: str
@@ -173,6 +218,8 @@ class SourceIn(BaseModel):
 
 
 class SourcePatch(BaseModel):
+    """Changes to a source: only the fields sent are changed; `"schedule": null` removes the schedule."""
+
     include: list[str] | None = None
     exclude: list[str] | None = None
     schedule: str | None = None
@@ -180,6 +227,8 @@ class SourcePatch(BaseModel):
 
 
 class SourceOut(BaseModel):
+    """A registered source; `last_sync_at` is when a sync of it last succeeded (null before the first)."""
+
     id: str
     kind: str
     path: str
@@ -193,10 +242,17 @@ class SourceOut(BaseModel):
 
 
 class SourcesOut(BaseModel):
+    """The registered sources, oldest first."""
+
     sources: list[SourceOut]
 
 
 class JobOut(BaseModel):
+    """A sync or upload job. `state` is queued, running, succeeded, failed or cancelled; `counts`
+    holds files added, updated, unchanged, deleted and failed; `errors` lists each failed file
+    with the reason; `progress` is files done of `total` (null until known). `retry_of` is the
+    job this one retries after its process died."""
+
     id: str
     kind: str
     source_id: str | None
@@ -215,6 +271,7 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job) -> "JobOut":
+        """The API form of a Job."""
         return cls(id=job.id, kind=job.kind, source_id=job.source_id, collection=job.collection,
                    state=job.state, counts=job.counts, errors=job.errors,
                    progress={"done": job.done, "total": job.total}, reason=job.reason,
@@ -224,9 +281,13 @@ class JobOut(BaseModel):
 
 
 class JobsOut(BaseModel):
+    """Jobs, newest first."""
+
     jobs: list[JobOut]
 
 
 class JobRef(BaseModel):
+    """A queued or running job; GET /jobs/{id} reports its progress."""
+
     id: str
     state: str

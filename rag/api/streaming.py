@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from rag.service import RagService
+from rag.answer.service import RagService
 from rag.types import Answer
 
 
 class AnswerStream:
     """The events of RagService.ask_stream, relayed to an async response body."""
 
-    def __init__(self, events: Iterator[str | Answer], first: str | Answer, stop: threading.Event):
+    def __init__(self, events: Generator[str | Answer, None, None], first: str | Answer, stop: threading.Event):
+        """Made by start(), which has already taken the first event from `events`."""
         self._events = events
         self._first = first
         self._stop = stop
 
     @classmethod
-    async def start(cls, service: RagService, *args, **kwargs) -> "AnswerStream":
+    async def start(cls, service: RagService, collection: str, question: str, **options) -> "AnswerStream":
         """Begin answering. Errors that belong to the request itself (unknown collection, bad
         question) are raised here, before streaming, so they are still plain HTTP statuses."""
         stop = threading.Event()
-        events = service.ask_stream(*args, stop=stop, **kwargs)
+        events = service.ask_stream(collection, question, stop=stop, **options)
         first = await run_in_threadpool(next, events)
         return cls(events, first, stop)
 

@@ -19,13 +19,16 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import faiss
+import faiss as _faiss
 import numpy as np
 
 from rag import faults
 from rag.errors import IndexCorrupt
+
+# faiss's SWIG-generated stubs lack most of its classes and overloads: typed as Any here.
+faiss: Any = _faiss
 
 MAGIC_V1 = b"GWFAISS1"
 MAGIC = b"GWFAISS2"
@@ -52,7 +55,9 @@ class FaissIndex:
     """Inner-product index keyed by chunk id; vectors are L2-normalised, so IP = cosine."""
 
     def __init__(self, dimension: int, index: faiss.Index | None = None,
-                 tombstones: Sequence[int] = (), ann: AnnParams = AnnParams()):
+                 tombstones: Sequence[int] | np.ndarray = (), ann: AnnParams = AnnParams()):
+        """Wrap a FAISS IndexIDMap2 (default: a new empty Flat one); `tombstones` are ids removed
+        from an HNSW index that are still in its graph."""
         if dimension <= 0:
             raise ValueError("dimension must be positive")
         self.dimension = dimension
@@ -81,6 +86,7 @@ class FaissIndex:
 
     @property
     def tombstones(self) -> int:
+        """How many removed ids are still stored as tombstones (only HNSW keeps them)."""
         return len(self._tombstones)
 
     def _stored_ids(self) -> np.ndarray:
@@ -102,12 +108,14 @@ class FaissIndex:
         return live
 
     def ids(self) -> set[int]:
+        """The searchable chunk ids (tombstones left out)."""
         stored = self._stored_ids()
         if len(self._tombstones):
             stored = stored[~np.isin(stored, self._tombstones)]
         return set(stored.tolist())
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under their chunk ids; the caller L2-normalises them. ValueError on the wrong width."""
         if len(ids) == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)

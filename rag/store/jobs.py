@@ -5,22 +5,41 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+from rag.clock import utc_iso, utc_now
 from rag.errors import InvalidInput, NotFound
+from rag.store.migrations import Migration
 from rag.store.sqlite import SQLiteStore
+
+# The tables of this module, by migration number (rag.store.migrations applies them).
+MIGRATIONS = (
+    Migration(1, "jobs", (
+        """CREATE TABLE IF NOT EXISTS jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,              -- sync | upload
+            source_id TEXT,
+            collection TEXT NOT NULL,
+            state TEXT NOT NULL,             -- queued | running | succeeded | failed | cancelled
+            counts TEXT NOT NULL DEFAULT '{}',
+            errors TEXT NOT NULL DEFAULT '[]',
+            done INTEGER NOT NULL DEFAULT 0,
+            total INTEGER,
+            reason TEXT,
+            retry_of TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            heartbeat_at TEXT
+        )""",
+        """CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state)""",
+    )),
+)
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
 COUNT_KEYS = ("added", "updated", "unchanged", "deleted", "failed")
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="microseconds") if value else None
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -49,34 +68,45 @@ class Job:
     heartbeat_at: datetime | None
 
 
+# Module-level names: inside JobStore, `list` is the method of that name.
+_Args = list[object]
+_Errors = list[dict[str, str]]
+_Recovered = list[tuple[Job, "Job | None"]]
+
+
 class JobStore:
     """Job rows in the Groundwork database."""
 
     def __init__(self, store: SQLiteStore):
+        """Jobs in the `jobs` table of `store`."""
         self.store = store
 
     def create(self, kind: str, collection: str, source_id: str | None = None,
                retry_of: str | None = None) -> Job:
+        """Insert a queued job with zeroed counts and return it."""
         job_id = "job_" + uuid.uuid4().hex[:16]
         with self.store.write() as conn:
             conn.execute(
                 """INSERT INTO jobs(id, kind, source_id, collection, state, counts, created_at, retry_of)
                    VALUES (?,?,?,?, 'queued', ?, ?, ?)""",
                 (job_id, kind, source_id, collection, json.dumps(dict.fromkeys(COUNT_KEYS, 0)),
-                 _iso(_now()), retry_of),
+                 utc_iso(), retry_of),
             )
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job:
+        """The job with this id; NotFound if there is none."""
         row = self.store.connection().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFound(f"job {job_id!r} does not exist")
         return _job(row)
 
     def list(self, state: str | None = None, source_id: str | None = None, limit: int = 100) -> list[Job]:
+        """Jobs newest first, optionally only of one state and/or source; InvalidInput for an unknown state."""
         if state is not None and state not in STATES:
             raise InvalidInput(f"state must be one of {', '.join(STATES)}")
-        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        sql = "SELECT * FROM jobs WHERE 1=1"
+        args: _Args = []
         if state:
             sql += " AND state = ?"
             args.append(state)
@@ -88,6 +118,7 @@ class JobStore:
         return [_job(r) for r in self.store.connection().execute(sql, args)]
 
     def active_for_source(self, source_id: str) -> Job | None:
+        """The oldest queued or running job of a source, or None."""
         row = self.store.connection().execute(
             "SELECT * FROM jobs WHERE source_id = ? AND state IN ('queued', 'running') ORDER BY created_at LIMIT 1",
             (source_id,),
@@ -100,7 +131,7 @@ class JobStore:
             row = conn.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at LIMIT 1").fetchone()
             if row is None:
                 return None
-            now = _iso(_now())
+            now = utc_iso()
             conn.execute(
                 "UPDATE jobs SET state = 'running', started_at = ?, heartbeat_at = ? WHERE id = ?",
                 (now, now, row[0]),
@@ -108,33 +139,37 @@ class JobStore:
         return self.get(row[0])
 
     def start(self, job_id: str) -> None:
-        now = _iso(_now())
+        """Mark a job running now, without claiming it (uploads run in the request, not the runner)."""
+        now = utc_iso()
         with self.store.write() as conn:
             conn.execute("UPDATE jobs SET state = 'running', started_at = ?, heartbeat_at = ? WHERE id = ?",
                          (now, now, job_id))
 
     def progress(self, job_id: str, *, done: int, total: int | None, counts: dict[str, int],
-                 errors: list[dict[str, str]]) -> bool:
+                 errors: _Errors) -> bool:
         """Record progress and beat the heart; returns True if cancellation was requested."""
         with self.store.write() as conn:
             conn.execute(
                 "UPDATE jobs SET done = ?, total = ?, counts = ?, errors = ?, heartbeat_at = ? WHERE id = ?",
-                (done, total, json.dumps(counts), json.dumps(errors), _iso(_now()), job_id),
+                (done, total, json.dumps(counts), json.dumps(errors), utc_iso(), job_id),
             )
             row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row[0])
 
     def heartbeat(self, job_id: str) -> None:
+        """Refresh a job's heartbeat; does nothing unless the job is running."""
         with self.store.write() as conn:
             conn.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND state = 'running'",
-                         (_iso(_now()), job_id))
+                         (utc_iso(), job_id))
 
     def finish(self, job_id: str, state: str, reason: str | None = None) -> Job:
+        """Put a job in a final state (succeeded, failed or cancelled) with an optional reason.
+        ValueError for any other state."""
         if state not in FINAL:
             raise ValueError(f"not a final state: {state}")
         with self.store.write() as conn:
             conn.execute("UPDATE jobs SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
-                         (state, reason, _iso(_now()), job_id))
+                         (state, reason, utc_iso(), job_id))
         return self.get(job_id)
 
     def request_cancel(self, job_id: str) -> Job:
@@ -146,12 +181,12 @@ class JobStore:
             conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
             conn.execute(
                 "UPDATE jobs SET state = 'cancelled', finished_at = ?, reason = 'cancelled before it started' "
-                "WHERE id = ? AND state = 'queued'", (_iso(_now()), job_id))
+                "WHERE id = ? AND state = 'queued'", (utc_iso(), job_id))
         return self.get(job_id)
 
-    def recover_stale(self, lease: timedelta) -> list[tuple[Job, Job | None]]:
+    def recover_stale(self, lease: timedelta) -> _Recovered:
         """Jobs left running by a dead process: mark failed, re-queue a retry (sync jobs)."""
-        cutoff = _now() - lease
+        cutoff = utc_now() - lease
         stale = [
             j for j in self.list(state="running", limit=10_000)
             if j.heartbeat_at is None or j.heartbeat_at < cutoff
@@ -171,7 +206,7 @@ def _job(row) -> Job:
         id=row["id"], kind=row["kind"], source_id=row["source_id"], collection=row["collection"],
         state=row["state"], counts=json.loads(row["counts"]), errors=json.loads(row["errors"]),
         done=row["done"], total=row["total"], reason=row["reason"], retry_of=row["retry_of"],
-        cancel_requested=bool(row["cancel_requested"]), created_at=_dt(row["created_at"]),
+        cancel_requested=bool(row["cancel_requested"]), created_at=datetime.fromisoformat(row["created_at"]),
         started_at=_dt(row["started_at"]), finished_at=_dt(row["finished_at"]),
         heartbeat_at=_dt(row["heartbeat_at"]),
     )

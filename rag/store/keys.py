@@ -8,10 +8,25 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from rag.clock import utc_iso
 from rag.errors import InvalidInput, NotFound
+from rag.store.migrations import Migration
 from rag.store.sqlite import SQLiteStore
+
+# The tables of this module, by migration number (rag.store.migrations applies them).
+MIGRATIONS = (
+    Migration(1, "api_keys", (
+        """CREATE TABLE IF NOT EXISTS api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,   -- sha256 of the key; the key itself is shown once
+            scopes TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+    )),
+)
 
 _SCOPE = re.compile(r"^(admin|(read|write):[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})$")
 
@@ -25,6 +40,7 @@ class Principal:
 
     @property
     def admin(self) -> bool:
+        """Whether the caller holds the admin scope."""
         return "admin" in self.scopes
 
     def can(self, action: str, collection: str) -> bool:
@@ -47,6 +63,7 @@ class KeyStore:
     """API key rows in the Groundwork database."""
 
     def __init__(self, store: SQLiteStore):
+        """Keys in the `api_keys` table of `store`."""
         self.store = store
 
     def create(self, name: str, scopes: list[str]) -> tuple[str, str]:
@@ -59,22 +76,25 @@ class KeyStore:
         with self.store.write() as conn:
             conn.execute(
                 "INSERT INTO api_keys(id, name, key_hash, scopes, created_at) VALUES (?,?,?,?,?)",
-                (key_id, name, _hash(key), json.dumps(sorted(set(scopes))), datetime.now(timezone.utc).isoformat()))
+                (key_id, name, _hash(key), json.dumps(sorted(set(scopes))), utc_iso()))
         return key_id, key
 
     def verify(self, key: str) -> Principal | None:
+        """The principal of a key that exists and is not revoked, else None."""
         row = self.store.connection().execute(
             "SELECT id, scopes FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (_hash(key),)).fetchone()
         return Principal(row[0], frozenset(json.loads(row[1]))) if row else None
 
     def revoke(self, key_id: str) -> None:
+        """Revoke a key for good; NotFound if it does not exist or is already revoked."""
         with self.store.write() as conn:
             cur = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                               (datetime.now(timezone.utc).isoformat(), key_id))
+                               (utc_iso(), key_id))
         if cur.rowcount == 0:
             raise NotFound(f"key {key_id!r} does not exist or is already revoked")
 
     def list(self) -> list[dict]:
+        """Every key, revoked ones included, oldest first; without secrets or hashes."""
         rows = self.store.connection().execute(
             "SELECT id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at").fetchall()
         return [{"id": r[0], "name": r[1], "scopes": json.loads(r[2]), "created_at": r[3], "revoked_at": r[4]}

@@ -5,11 +5,42 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from rag.clock import utc_iso
 from rag.errors import NotFound
+from rag.store.migrations import Migration
 from rag.store.sqlite import SQLiteStore
+
+# The tables of this module, by migration number (rag.store.migrations applies them).
+MIGRATIONS = (
+    Migration(1, "sources, source_files", (
+        """CREATE TABLE IF NOT EXISTS sources (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,              -- folder | file | upload
+            path TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            include TEXT NOT NULL DEFAULT '[]',
+            exclude TEXT NOT NULL DEFAULT '[]',
+            schedule TEXT,                   -- cron expression, or NULL for manual syncs only
+            delete_missing INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            last_sync_at TEXT
+        )""",
+        # What a source's last sync saw of each file: the size + mtime fast path.
+        """CREATE TABLE IF NOT EXISTS source_files (
+            source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            rel_path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            config_hash TEXT NOT NULL,
+            document_id TEXT NOT NULL,
+            PRIMARY KEY (source_id, rel_path)
+        )""",
+    )),
+)
 
 
 @dataclass(frozen=True)
@@ -44,30 +75,36 @@ class SourceStore:
     """Sources and their seen files in the Groundwork database."""
 
     def __init__(self, store: SQLiteStore):
+        """Sources in the `sources` and `source_files` tables of `store`."""
         self.store = store
 
     def add(self, *, kind: str, path: str, collection: str, include: list[str], exclude: list[str],
             schedule: str | None, delete_missing: bool) -> Source:
+        """Insert a source and return it. Values are stored as given: callers validate paths and cron."""
         source_id = "src_" + uuid.uuid4().hex[:12]
         with self.store.write() as conn:
             conn.execute(
                 """INSERT INTO sources(id, kind, path, collection, include, exclude, schedule,
                                        delete_missing, created_at) VALUES (?,?,?,?,?,?,?,?,?)""",
                 (source_id, kind, path, collection, json.dumps(include), json.dumps(exclude), schedule,
-                 int(delete_missing), datetime.now(timezone.utc).isoformat()),
+                 int(delete_missing), utc_iso()),
             )
         return self.get(source_id)
 
     def get(self, source_id: str) -> Source:
+        """The source with this id; NotFound if there is none."""
         row = self.store.connection().execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
         if row is None:
             raise NotFound(f"source {source_id!r} does not exist")
         return _source(row)
 
     def list(self) -> list[Source]:
+        """Every source, oldest first."""
         return [_source(r) for r in self.store.connection().execute("SELECT * FROM sources ORDER BY created_at")]
 
     def update(self, source_id: str, changes: dict[str, Any]) -> Source:
+        """Change some of include, exclude, schedule, delete_missing, path, collection; NotFound for
+        an unknown source, ValueError for any other field."""
         self.get(source_id)
         allowed = {"include", "exclude", "schedule", "delete_missing", "path", "collection"}
         sets, args = [], []
@@ -83,23 +120,27 @@ class SourceStore:
         return self.get(source_id)
 
     def remove(self, source_id: str) -> None:
+        """Delete a source and its seen files (not its documents); NotFound if it does not exist."""
         self.get(source_id)
         with self.store.write() as conn:
             conn.execute("DELETE FROM source_files WHERE source_id = ?", (source_id,))
             conn.execute("DELETE FROM sources WHERE id = ?", (source_id,))
 
     def mark_synced(self, source_id: str) -> None:
+        """Set the source's last_sync_at to now."""
         with self.store.write() as conn:
             conn.execute("UPDATE sources SET last_sync_at = ? WHERE id = ?",
-                         (datetime.now(timezone.utc).isoformat(), source_id))
+                         (utc_iso(), source_id))
 
     def seen(self, source_id: str) -> dict[str, SeenFile]:
+        """The files of a source as last synced, by relative path."""
         rows = self.store.connection().execute(
             "SELECT * FROM source_files WHERE source_id = ?", (source_id,)).fetchall()
         return {r["rel_path"]: SeenFile(r["rel_path"], r["size"], r["mtime_ns"], r["content_hash"],
                                         r["config_hash"], r["document_id"]) for r in rows}
 
     def record(self, source_id: str, seen: SeenFile) -> None:
+        """Insert or replace the seen-file record of one file."""
         with self.store.write() as conn:
             conn.execute(
                 """INSERT INTO source_files(source_id, rel_path, size, mtime_ns, content_hash, config_hash, document_id)
@@ -111,6 +152,7 @@ class SourceStore:
             )
 
     def forget(self, source_id: str, rel_path: str) -> None:
+        """Drop the seen-file record of one file."""
         with self.store.write() as conn:
             conn.execute("DELETE FROM source_files WHERE source_id = ? AND rel_path = ?", (source_id, rel_path))
 

@@ -12,103 +12,64 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rag.clock import utc_iso
 from rag.errors import NotFound
+from rag.store.migrations import Migration, migrate
 from rag.types import Chunk, ChunkDraft, Document, Filters
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS collections (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    generation INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    collection_id INTEGER NOT NULL REFERENCES collections(id),
-    name TEXT NOT NULL,
-    source TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    ingested_at TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mime_type TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    UNIQUE (collection_id, name)
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: an id is never reused
-    document_id TEXT NOT NULL REFERENCES documents(id),
-    collection_id INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    page INTEGER,
-    section TEXT,
-    embedding BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(document_id);
-CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks(collection_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='unicode61');
-CREATE TABLE IF NOT EXISTS sources (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,              -- folder | file | upload
-    path TEXT NOT NULL,
-    collection TEXT NOT NULL,
-    include TEXT NOT NULL DEFAULT '[]',
-    exclude TEXT NOT NULL DEFAULT '[]',
-    schedule TEXT,                   -- cron expression, or NULL for manual syncs only
-    delete_missing INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL,
-    last_sync_at TEXT
-);
--- What a source's last sync saw of each file: the size + mtime fast path.
-CREATE TABLE IF NOT EXISTS source_files (
-    source_id TEXT NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
-    rel_path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    content_hash TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    PRIMARY KEY (source_id, rel_path)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,              -- sync | upload
-    source_id TEXT,
-    collection TEXT NOT NULL,
-    state TEXT NOT NULL,             -- queued | running | succeeded | failed | cancelled
-    counts TEXT NOT NULL DEFAULT '{}',
-    errors TEXT NOT NULL DEFAULT '[]',
-    done INTEGER NOT NULL DEFAULT 0,
-    total INTEGER,
-    reason TEXT,
-    retry_of TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    heartbeat_at TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,   -- sha256 of the key; the key itself is shown once
-    scopes TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-"""
+# The tables of this module (collections, documents, chunks and their FTS5 index) by
+# migration number; rag.store.migrations applies them with those of sources, jobs and keys.
+_M001_CORE = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS collections (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS documents (
+        id TEXT PRIMARY KEY,
+        collection_id INTEGER NOT NULL REFERENCES collections(id),
+        name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        ingested_at TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mime_type TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (collection_id, name)
+    )""",
+    """CREATE TABLE IF NOT EXISTS chunks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: an id is never reused
+        document_id TEXT NOT NULL REFERENCES documents(id),
+        collection_id INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        page INTEGER,
+        section TEXT,
+        embedding BLOB NOT NULL
+    )""",
+    """CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(document_id)""",
+    """CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks(collection_id)""",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='unicode61')""",
+)
+MIGRATIONS = (
+    Migration(1, "collections, documents, chunks, chunks_fts", _M001_CORE),
+    # When a document's record last changed (a re-ingest or, later, a metadata edit);
+    # ingested_at only moves when its content is stored again.
+    Migration(2, "documents.updated_at", (
+        "ALTER TABLE documents ADD COLUMN updated_at TEXT",
+        "UPDATE documents SET updated_at = ingested_at",
+    )),
+)
 
 
 @dataclass(frozen=True)
@@ -151,16 +112,6 @@ class DocumentWrite:
     embeddings: np.ndarray
 
 
-def _utc_iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
 class SQLiteStore:
     """Thread-safe access to the Groundwork database (one connection per thread, WAL mode)."""
 
@@ -171,17 +122,15 @@ class SQLiteStore:
         self._write_lock = threading.Lock()
 
     def open(self) -> None:
-        """Create the file and schema if needed, switch to WAL."""
+        """Create the file if needed, switch to WAL, apply pending migrations (StoreTooNew if
+        the file comes from a newer release)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self.connection()
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
-        conn.commit()
+        self.schema_version = migrate(conn, all_migrations(), self.path)
 
     def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (autocommit, foreign keys on, synchronous=FULL)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -194,6 +143,7 @@ class SQLiteStore:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE, one writer at a time): committed on exit, rolled back on error."""
         with self._write_lock:
             conn = self.connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -216,6 +166,7 @@ class SQLiteStore:
 
     # -- collections -------------------------------------------------------------------
     def get_collection(self, name: str) -> CollectionInfo:
+        """A collection with its document and chunk counts; NotFound if it does not exist."""
         row = self.connection().execute(
             """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,
                       (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
@@ -234,6 +185,7 @@ class SQLiteStore:
         return int(row[0])
 
     def list_collections(self) -> list[CollectionInfo]:
+        """Every collection with its counts, by name."""
         rows = self.connection().execute(
             """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,
                       (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
@@ -242,6 +194,7 @@ class SQLiteStore:
         return [_collection(r) for r in rows]
 
     def generation(self, collection_id: int) -> int:
+        """The collection's write counter (bumped by every committed write); NotFound for an unknown id."""
         row = self.connection().execute(
             "SELECT generation FROM collections WHERE id = ?", (collection_id,)
         ).fetchone()
@@ -265,6 +218,7 @@ class SQLiteStore:
         return self._one_document(collection, "name", name)
 
     def document_config_hash(self, document_id: str) -> str | None:
+        """The settings hash a document was chunked and embedded with, or None if it is not stored."""
         row = self.connection().execute(
             "SELECT config_hash FROM documents WHERE id = ?", (document_id,)
         ).fetchone()
@@ -278,6 +232,7 @@ class SQLiteStore:
         return doc
 
     def list_documents(self, collection: str) -> list[Document]:
+        """The documents of a collection by name, with chunk counts; NotFound for an unknown collection."""
         info = self.get_collection(collection)
         rows = self.connection().execute(
             """SELECT d.*, ? AS collection_name,
@@ -304,7 +259,7 @@ class SQLiteStore:
         added: list[int] = []
         with self.write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (collection, _now())
+                "INSERT OR IGNORE INTO collections(name, created_at) VALUES (?, ?)", (collection, utc_iso())
             )
             coll_id = conn.execute("SELECT id FROM collections WHERE name = ?", (collection,)).fetchone()[0]
             for w in writes:
@@ -318,15 +273,16 @@ class SQLiteStore:
         old = conn.execute("SELECT version FROM documents WHERE id = ?", (w.document_id,)).fetchone()
         removed = self._delete_chunks(conn, w.document_id)
         version = (old["version"] + 1) if old else 1
+        now = utc_iso()
         conn.execute(
             """INSERT INTO documents(id, collection_id, name, source, content_hash, config_hash,
-                                     version, ingested_at, size, mime_type, metadata)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                                     version, ingested_at, updated_at, size, mime_type, metadata)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(id) DO UPDATE SET source=excluded.source,
                    content_hash=excluded.content_hash, config_hash=excluded.config_hash,
-                   version=excluded.version, ingested_at=excluded.ingested_at,
+                   version=excluded.version, ingested_at=excluded.ingested_at, updated_at=excluded.updated_at,
                    size=excluded.size, mime_type=excluded.mime_type, metadata=excluded.metadata""",
-            (w.document_id, coll_id, w.name, w.source, w.content_hash, w.config_hash, version, _now(),
+            (w.document_id, coll_id, w.name, w.source, w.content_hash, w.config_hash, version, now, now,
              w.size, w.mime_type, json.dumps(w.metadata, sort_keys=True)),
         )
         vectors = np.ascontiguousarray(w.embeddings, dtype=np.float32)
@@ -337,7 +293,7 @@ class SQLiteStore:
                 (w.document_id, coll_id, draft.position, draft.text, draft.page, draft.section,
                  vector.tobytes()),
             )
-            chunk_id = int(cur.lastrowid)
+            chunk_id = int(cur.lastrowid or 0)  # always set after an INSERT
             conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (chunk_id, draft.text))
             added.append(chunk_id)
         return removed
@@ -385,12 +341,13 @@ class SQLiteStore:
         return int(gen[0]) if gen else 0, ids, vectors
 
     def chunk_ids(self, collection_id: int) -> set[int]:
+        """The ids of every chunk stored for the collection."""
         rows = self.connection().execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))
         return {r[0] for r in rows}
 
     @staticmethod
     def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
-        sql, args = "", []
+        sql, args = "", []  # type: tuple[str, list[Any]]
         if filters.document_ids is not None:
             sql += f" AND d.id IN ({','.join('?' * len(filters.document_ids))})"
             args.extend(filters.document_ids)
@@ -406,10 +363,10 @@ class SQLiteStore:
         # ingested_at is stored as UTC ISO-8601 text, which sorts chronologically.
         if filters.ingested_after is not None:
             sql += " AND d.ingested_at > ?"
-            args.append(_utc_iso(filters.ingested_after))
+            args.append(utc_iso(filters.ingested_after))
         if filters.ingested_before is not None:
             sql += " AND d.ingested_at < ?"
-            args.append(_utc_iso(filters.ingested_before))
+            args.append(utc_iso(filters.ingested_before))
         return sql, args
 
     def allowed_chunk_ids(self, collection_id: int, filters: Filters) -> list[int]:
@@ -440,6 +397,7 @@ class SQLiteStore:
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     def chunk_embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored float32 vectors by chunk id; ids that no longer exist are absent."""
         if not ids:
             return {}
         rows = self.connection().execute(
@@ -465,6 +423,7 @@ class SQLiteStore:
         return out
 
     def close(self) -> None:
+        """Close the calling thread's connection (other threads keep theirs)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -486,3 +445,10 @@ def _document(row: sqlite3.Row) -> Document:
         mime_type=row["mime_type"], metadata=json.loads(row["metadata"]),
         chunk_count=row["chunk_count"],
     )
+
+
+def all_migrations() -> list[Migration]:
+    """The migrations of every store module (imported here: they import this module)."""
+    from rag.store import jobs, keys, sources
+
+    return [*MIGRATIONS, *sources.MIGRATIONS, *jobs.MIGRATIONS, *keys.MIGRATIONS]

@@ -70,6 +70,8 @@ class VectorIndexes:
     def __init__(self, store: SQLiteStore, index_dir: Path, dimension: int,
                  policy: IndexPolicy = IndexPolicy(), build_threads: int | None = None,
                  search_threads: int = 1):
+        """Index files live in `index_dir`. `build_threads` (default: all cores) is the OpenMP
+        thread count for building an HNSW graph, `search_threads` that of each searching thread."""
         self.store = store
         self.index_dir = Path(index_dir)
         self.dimension = dimension
@@ -87,6 +89,7 @@ class VectorIndexes:
         self._applying: set[int] = set()  # collections a writer in this process is updating
 
     def path(self, collection_id: int) -> Path:
+        """The index file of a collection."""
         return self.index_dir / f"collection-{collection_id}.faiss"
 
     def load_all(self) -> list[IndexState]:
@@ -96,6 +99,7 @@ class VectorIndexes:
         return self.states()
 
     def states(self) -> list[IndexState]:
+        """The state of every loaded index, ordered by collection id."""
         with self._lock:
             return [
                 IndexState(cid, snap.generation, snap.index.size, self._origin.get(cid, "?"),

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from rag.api.app import create_app
 from rag.bootstrap import Runtime
-from rag.cli import app as cli, is_loopback
+from rag.cli import app as cli
+from rag.cli import is_loopback
 from tests import docs
 
 ADMIN = "admin-secret-for-tests"

@@ -195,7 +195,7 @@ def test_random_kills_during_uploads_and_deletes(data_dir: Path) -> None:
             check_invariants(srv, ledger)
         stop = threading.Event()
 
-        def writer() -> None:
+        def writer(stop: threading.Event = stop, srv=srv) -> None:
             while not stop.is_set():
                 i = next(counter)
                 name, marker, data = marker_doc(i, "r")

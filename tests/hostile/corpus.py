@@ -92,7 +92,7 @@ def _docx_with_body(rng: random.Random, doctype: str, body_text: str) -> bytes:
 _LAUGHS = ('<!DOCTYPE lolz [<!ENTITY lol "lol">'
            + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
            + "]>\n")
-_XXE = f'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+_XXE = '<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
 
 
 def _pdf(rng: random.Random, fact: str) -> bytes:
@@ -206,7 +206,11 @@ def build_corpus(seed: int = 0, long_line_mb: int = 50) -> list[Case]:
     for key, name in [("name-dotdot", "../../escape.txt"), ("name-absolute", "/etc/cron.d/evil.txt"),
                       ("name-nul", "nul\x00byte.txt"), ("name-long", "n" * rng.randint(300, 400) + ".txt"),
                       ("name-rtl", "inv\u202eoice.txt"), ("name-backslash", "..\\..\\win.txt")]:
-        add(key, name, f"Named file {key} {tag}. {_words(rng, 15)}".encode(), OK, fact=f"{key} {tag}")
+        # A number of its own per file: six files that differ by one word of the name are
+        # a near tie for search, and which one ranks third then depends on the CPU's float
+        # rounding (this case failed on one machine and passed on another).
+        serial = f"{tag}{len(cases):02d}"
+        add(key, name, f"Named file {key} {serial}. {_words(rng, 15)}".encode(), OK, fact=f"{key} {serial}")
     return cases
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from rag.grounding import SYSTEM_PROMPT
+from rag.answer.prompt import SYSTEM_PROMPT
 
 EXFIL_HOST = "exfil.example"
 

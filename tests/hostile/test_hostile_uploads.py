@@ -37,7 +37,7 @@ def hostile(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "ingest": runtime.settings.ingest.model_copy(update={
             "parse_timeout_s": 20.0, "parse_memory_mb": 1536, "max_text_chars": MAX_TEXT}),
     })
-    rt = build_runtime(settings, embedder=runtime.embedder, generator=runtime.generator)
+    rt = build_runtime(settings, embedder=runtime.embedder, generator=runtime.generator, reranker=runtime.reranker)
     with TestClient(create_app(runtime=rt)) as client:
         r = client.post(f"/collections/{C}/documents", files=[("files", ("cafeteria.md", FACT_DOC))])
         assert r.status_code == 200, r.text

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from ingest.sources import check_container
+from ingest.filetypes import check_container
 from rag.errors import ParseFailed
 from tests import docs
 

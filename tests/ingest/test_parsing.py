@@ -7,10 +7,13 @@ import io
 import openpyxl
 import pytest
 
+from ingest.filetypes import detect_kind
 from ingest.parsing import normalise_text, parse
-from ingest.sources import detect_kind
 from rag.errors import ParseFailed
 from tests import docs
+
+# Runs unstructured / exports and loads the embedding model: the slow tier.
+pytestmark = pytest.mark.slow
 
 
 def _xlsx() -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.sources import detect_kind, display_name
+from ingest.filetypes import detect_kind, display_name
 from rag.errors import UnsupportedType
 from tests import docs
 

@@ -38,8 +38,8 @@ def test_adapter_setting_resolves() -> None:
 
 def test_the_default_runtime_runs_the_shipped_adapter_and_none_turns_it_off(
         runtime: Runtime, client: TestClient) -> None:
-    from rag.bootstrap import make_generator
     from rag.config import LLMSettings, Settings
+    from rag.llm.registry import make_generator
 
     assert LLMSettings().adapter == "default"  # the default, whatever RAG_LLM__ADAPTER says here
     expected = resolve_adapter(runtime.settings.llm.adapter, "default")  # DEFAULT_ADAPTER unless overridden
@@ -55,9 +55,8 @@ def test_the_default_runtime_runs_the_shipped_adapter_and_none_turns_it_off(
 
 @pytest.mark.slow
 def test_the_shipped_adapter_loads_and_answers_short_with_a_citation(runtime: Runtime) -> None:
-    from rag.bootstrap import llm_dir
-    from rag.generation import TransformersGenerator
-    from rag.grounding import build_prompt
+    from rag.answer.prompt import build_prompt
+    from rag.llm.hf_transformers import TransformersGenerator, llm_dir
 
     tuned = TransformersGenerator(llm_dir(runtime.settings), adapter=resolve_adapter("default", "default"))
     passages = ["The Brannock lighthouse keeper is Orla Finnegan; she has kept the lamp since 2011.",
@@ -74,8 +73,9 @@ def test_merged_query_and_key_deltas_follow_llama_cpps_row_order(runtime: Runtim
     from gguf.quants import dequantize
     from safetensors import safe_open
 
-    from rag.bootstrap import llm_dir
-    from rag.models import _rope_rows, resolve_llm
+    from rag.llm.gguf import _rope_rows
+    from rag.llm.hf_transformers import llm_dir
+    from rag.models import resolve_llm
 
     source = resolve_llm("default", None)
     tensors = {t.name: t for t in gguf.GGUFReader(Path(source.model) / source.gguf_file).tensors}
@@ -90,11 +90,11 @@ def test_merged_query_and_key_deltas_follow_llama_cpps_row_order(runtime: Runtim
 
 @pytest.mark.slow
 def test_llama_cpp_with_the_merged_adapter_answers_like_transformers_with_peft(runtime: Runtime) -> None:
-    from rag.bootstrap import llm_dir
-    from rag.generation import TransformersGenerator
-    from rag.grounding import build_prompt
-    from rag.llamacpp_generation import LlamaCppGenerator
-    from rag.models import resolve_llm, widened_gguf
+    from rag.answer.prompt import build_prompt
+    from rag.llm.gguf import widened_gguf
+    from rag.llm.hf_transformers import TransformersGenerator, llm_dir
+    from rag.llm.llamacpp import LlamaCppGenerator
+    from rag.models import resolve_llm
 
     adapter = resolve_adapter("default", "default")
     source, cache = resolve_llm("default", None), runtime.settings.model_cache_dir
@@ -160,7 +160,7 @@ def test_rag_tune_runs_end_to_end_and_resumes(tmp_path: Path, runtime: Runtime, 
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
     # Running again resumes from the last checkpoint instead of starting over.
     caplog.clear()
-    with caplog.at_level("INFO", logger="rag.tuning"):
+    with caplog.at_level("INFO", logger="lab.tuning"):
         result = CliRunner().invoke(app, args)
     assert result.exit_code == 0 and "resuming from" in caplog.text, result.output
     # A test set in BEIR layout is not training data.
@@ -170,8 +170,8 @@ def test_rag_tune_runs_end_to_end_and_resumes(tmp_path: Path, runtime: Runtime, 
 
 
 def test_generated_office_sections_hold_their_answers_and_are_never_contradicted() -> None:
-    from rag.office_data import office_rows
-    from rag.tuning import make_examples
+    from lab.office_data import office_rows
+    from lab.tuning import make_examples
 
     rows = office_rows(300, seed=5)
     assert rows == office_rows(300, seed=5) and rows != office_rows(300, seed=6)  # a seed decides
@@ -199,7 +199,7 @@ def test_generated_office_sections_hold_their_answers_and_are_never_contradicted
 
 
 def test_the_target_copies_the_sentence_up_to_the_answer() -> None:
-    from rag.tuning import MAX_CLAUSE_WORDS, answer_clause
+    from lab.tuning import MAX_CLAUSE_WORDS, answer_clause
 
     notes = ("Kestrel frame, release notes\nKestrel 3.2 was released on 14 March 2026. It replaces the "
              "dropouts of Kestrel 3.1. Kestrel 3.1 was released on 2 September 2025 and added cable routing.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from rag.context import best_sentences, relevant_sentences
+from rag.answer.evidence import best_sentences, relevant_sentences
 from rag.types import Chunk, Document, ScoredChunk
 
 MARGIN, FLOOR = 0.5, 0.1  # the defaults (rag.config.RetrievalSettings)

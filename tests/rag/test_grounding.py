@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from rag.grounding import NOT_FOUND, build_prompt, ground
+from rag.answer.grounding import NOT_FOUND, ground
+from rag.answer.prompt import build_prompt
 from rag.types import Chunk, Document, ScoredChunk
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.grounding import build_prompt
-from rag.guard import MARKER, strip_instructions
+from rag.answer.guard import MARKER, strip_instructions
+from rag.answer.prompt import build_prompt
 from tests.hostile.injection import EXFIL_HOST, build_injection_set
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.pipeline import IncomingFile
 from rag.bootstrap import Runtime
-from rag.retrieval import FusionConfig, HybridRetriever
+from rag.retrieval.hybrid import FusionConfig, HybridRetriever
 from rag.types import Filters
 
 C = "lexical-query"

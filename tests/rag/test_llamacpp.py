@@ -8,12 +8,14 @@ from pathlib import Path
 import gguf
 import pytest
 
-from rag.bootstrap import Runtime, llm_dir, make_generator
+from rag.answer.prompt import build_prompt
+from rag.bootstrap import Runtime
 from rag.config import Settings
 from rag.errors import ModelUnavailable
-from rag.generation import TransformersGenerator
-from rag.grounding import build_prompt
-from rag.models import resolve_llm, widened_gguf
+from rag.llm.gguf import widened_gguf
+from rag.llm.hf_transformers import TransformersGenerator, llm_dir
+from rag.llm.registry import make_generator
+from rag.models import resolve_llm
 
 CASES = [
     # With the shipped 4-bit weights llama.cpp answered "organised by Lantern Festival" here.
@@ -75,6 +77,7 @@ def test_a_stop_event_ends_the_generation(runtime: Runtime) -> None:
     assert "".join(runtime.generator.generate(prompt, 5))  # the model is free again
 
 
+@pytest.mark.slow  # converts the GGUF for the transformers backend (~20 s)
 def test_backend_choice_and_clear_errors(tmp_path: Path) -> None:
     adapter = Settings(data_dir=tmp_path, llm={"adapter": "default", "backend": "transformers"})
     assert isinstance(make_generator(adapter), TransformersGenerator)  # peft merges it at load

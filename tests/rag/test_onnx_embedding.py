@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding.onnx_int8 import OnnxEmbedder
+from rag.embedding.sentence_transformer import SentenceTransformerEmbedder
 from rag.errors import ModelUnavailable
 from rag.models import resolve_embedding_model
-from rag.onnx_embedding import OnnxEmbedder
+
+# Runs unstructured / exports and loads the embedding model: the slow tier.
+pytestmark = pytest.mark.slow
 
 _SUBJECTS = ["The finance office", "The Vindholm harbour", "Travel expenses", "The Lisbon office", "The archive",
              "The night shift", "The river ferry", "The print room"]
@@ -63,11 +66,21 @@ def test_vectors_match_the_torch_model(onnx: OnnxEmbedder, torch_embedder) -> No
     cosine = (a * b).sum(axis=1)
     assert cosine.min() > 0.97, cosine.min()
     # What matters for retrieval: each question ranks the passages the same way at the top.
+    # A near tie at the top (two paragraphs about Vindholm harbour, 0.7746 vs 0.7673 in
+    # torch) may flip with int8 rounding, which differs between CPUs (AVX2 vs AVX-512 VNNI):
+    # the best passage must then still be among the int8 model's first two. Every question
+    # with a clear winner (a margin of 0.02 or more) must keep it first.
     docs = paragraphs(40, seed=3)
+    clear = 0
     for q in QUESTIONS:
-        top_a = np.argsort(-(torch_embedder.embed_documents(docs) @ torch_embedder.embed_query(q)))[:3]
+        scores_a = torch_embedder.embed_documents(docs) @ torch_embedder.embed_query(q)
+        top_a = np.argsort(-scores_a)[:3]
         top_b = np.argsort(-(onnx.embed_documents(docs) @ onnx.embed_query(q)))[:3]
-        assert top_a[0] == top_b[0] and len(set(top_a) & set(top_b)) >= 2
+        assert len(set(top_a) & set(top_b)) >= 2 and top_a[0] in top_b[:2]
+        if scores_a[top_a[0]] - scores_a[top_a[1]] >= 0.02:
+            clear += 1
+            assert top_a[0] == top_b[0], q
+    assert clear >= 2  # the exact check above really ran
 
 
 def test_padding_does_not_change_a_vector(onnx: OnnxEmbedder) -> None:
@@ -111,7 +124,7 @@ def test_a_model_without_mean_pooling_is_refused_clearly(tmp_path: Path) -> None
 
 
 def test_setting_selects_the_backend() -> None:
-    from rag.bootstrap import make_embedder
+    from rag.embedding.registry import make_embedder
 
     assert isinstance(make_embedder(Settings(embedding={"backend": "onnx-int8"}, load_samples=False)), OnnxEmbedder)
     assert isinstance(make_embedder(Settings(embedding={"backend": "torch"}, load_samples=False)),

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from rag.sanitize import REMOVED, sanitize_answer, sanitize_stream
+from rag.answer.sanitize import REMOVED, sanitize_answer, sanitize_stream
 
 PASSAGES = ["Read https://intranet.example/handbook for the details."]
 CASES = [

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.errors import NotFound
+from rag.errors import IndexCorrupt, NotFound
 from rag.store.faiss_index import FaissIndex
 from rag.store.sqlite import SQLiteStore
-from rag.errors import IndexCorrupt
 from rag.types import ChunkDraft, Filters
 
 

@@ -6,16 +6,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
+from ingest.filetypes import detect_kind, display_name
 from ingest.pipeline import IncomingFile
-from ingest.sources import detect_kind, display_name
+from ingest.uploads import Uploads
 from rag.api.deps import (
-    CollectionName, IngestorDep, PrincipalDep, RuntimeDep, SettingsDep, StoreDep, WritableCollection,
+    CollectionName,
+    IngestorDep,
+    PrincipalDep,
+    RuntimeDep,
+    SettingsDep,
+    StoreDep,
+    WritableCollection,
 )
 from rag.api.schemas import (
-    CollectionOut, CollectionsOut, DocumentOut, DocumentsOut, ErrorOut, FileResultOut, UploadOut,
+    CollectionOut,
+    CollectionsOut,
+    DocumentOut,
+    DocumentsOut,
+    ErrorOut,
+    FileResultOut,
+    UploadOut,
 )
 from rag.errors import InvalidInput, ParseFailed, TooLarge
-from rag.store.jobs import COUNT_KEYS
 
 router = APIRouter(tags=["collections"])
 
@@ -72,23 +84,11 @@ def upload_documents(
             raise TooLarge(f"{label!r} is over the cap of {settings.max_file_bytes} bytes per file")
         detect_kind(data, label)  # raises UnsupportedType -> 415 before anything is stored
         incoming.append(IncomingFile(label, data, source="upload"))
-    job = runtime.jobs.create("upload", name, source_id="upload")
-    runtime.jobs.start(job.id)
-    outcomes = ingestor.ingest_many(
-        name, incoming,
-        progress=lambda done: runtime.jobs.progress(job.id, done=done, total=len(incoming),
-                                                    counts={}, errors=[]))
-    counts = dict.fromkeys(COUNT_KEYS, 0)
-    for outcome in outcomes:
-        counts[outcome.status] += 1
-    errors = [{"file": o.name, "reason": o.reason or "failed"} for o in outcomes if o.status == "failed"]
-    runtime.jobs.progress(job.id, done=len(outcomes), total=len(incoming), counts=counts, errors=errors)
-    all_failed = bool(outcomes) and all(o.status == "failed" for o in outcomes)
-    runtime.jobs.finish(job.id, "failed" if all_failed else "succeeded",
-                        "every file failed" if all_failed else None)
-    if all_failed:
-        raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in outcomes))
-    return UploadOut(collection=name, job_id=job.id, files=[FileResultOut(**o.__dict__) for o in outcomes])
+    result = Uploads(runtime.jobs, ingestor).run(name, incoming)
+    if result.all_failed:
+        raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in result.outcomes))
+    return UploadOut(collection=name, job_id=result.job_id,
+                     files=[FileResultOut(**o.__dict__) for o in result.outcomes])
 
 
 @router.delete("/collections/{name}/documents/{document_id}", status_code=204,

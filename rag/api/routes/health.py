@@ -41,6 +41,10 @@ def health(runtime: RuntimeDep) -> JSONResponse:
                     "adapter": str(runtime.generator.adapter) if runtime.generator.adapter else None,
                     "loaded": runtime.generator.ready,
                     "preload": runtime.settings.llm.preload},
+            "reranker": ({"path": str(runtime.reranker.adapter_dir), "backend": runtime.reranker.backend,
+                          "candidates": runtime.settings.rerank.candidates,
+                          "min_score": runtime.settings.rerank.min_score}
+                         if runtime.reranker is not None else None),
         },
         "data_dir": str(runtime.settings.data_dir.resolve()),
         "collections": collections,

@@ -19,6 +19,7 @@ def list_jobs(runtime: RuntimeDep, state: str | None = None, source_id: str | No
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})
 def get_job(job_id: str, runtime: RuntimeDep) -> JobOut:
+    """One job: its state, per-file counts, errors and progress. 404 if there is no job with this id."""
     return JobOut.of(runtime.jobs.get(job_id))
 
 

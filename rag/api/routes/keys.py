@@ -12,17 +12,24 @@ router = APIRouter(tags=["keys"], dependencies=[Depends(require_admin)])
 
 
 class KeyIn(BaseModel):
+    """A key to create: a label, and scopes that are each `admin`, `read:COLLECTION` or
+    `write:COLLECTION` (write includes read)."""
+
     name: str = Field(..., min_length=1, max_length=100)
     scopes: list[str] = Field(..., examples=[["read:handbook", "write:handbook"]])
 
 
 class KeyCreated(BaseModel):
+    """A created key: its id (to revoke it later) and the secret key, shown only in this response."""
+
     id: str
     key: str = Field(..., description="shown only now; store it safely")
 
 
 @router.post("/keys", response_model=KeyCreated, status_code=201, responses={400: {"model": ErrorOut}})
 def create_key(body: KeyIn, runtime: RuntimeDep) -> KeyCreated:
+    """Create an API key with the given scopes. The response holds the key itself, which is
+    never shown again (only its hash is stored). 400 if no scope is given or one is malformed."""
     key_id, key = runtime.keys.create(body.name, body.scopes)
     return KeyCreated(id=key_id, key=key)
 
@@ -35,4 +42,6 @@ def list_keys(runtime: RuntimeDep) -> dict:
 
 @router.delete("/keys/{key_id}", status_code=204, responses={404: {"model": ErrorOut}})
 def revoke_key(key_id: str, runtime: RuntimeDep) -> None:
+    """Revoke a key: requests sending it get 401 from now on. 404 if the key does not exist or
+    is already revoked."""
     runtime.keys.revoke(key_id)

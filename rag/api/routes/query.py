@@ -10,8 +10,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CollectionName, ServiceDep
-from rag.api.streaming import AnswerStream
 from rag.api.schemas import AnswerOut, ErrorOut, FiltersIn, QueryIn, SearchHitOut, SearchIn, SearchOut
+from rag.api.streaming import AnswerStream
 from rag.types import Answer, Filters
 
 router = APIRouter(tags=["query"])
@@ -35,10 +35,12 @@ async def query(name: CollectionName, body: QueryIn, service: ServiceDep, reques
     With `"stream": true` the response is Server-Sent Events: `token` events with text as it
     is generated, one `answer` event (the same body as the non-streaming response), `done`.
     """
-    args = (name, body.question, body.top_k, _filters(body.filters), body.max_tokens, body.mode)
+    filters = _filters(body.filters)
     if not body.stream:
-        return AnswerOut.of(await run_in_threadpool(service.ask, *args))
-    stream = await AnswerStream.start(service, *args)
+        return AnswerOut.of(await run_in_threadpool(service.ask, name, body.question, top_k=body.top_k,
+                                                    filters=filters, max_tokens=body.max_tokens, mode=body.mode))
+    stream = await AnswerStream.start(service, name, body.question, top_k=body.top_k, filters=filters,
+                                      max_tokens=body.max_tokens, mode=body.mode)
     return StreamingResponse(_sse(stream, request), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 

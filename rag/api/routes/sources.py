@@ -36,11 +36,13 @@ def add_source(body: SourceIn, runtime: RuntimeDep) -> SourceOut:
 
 @router.get("/sources", response_model=SourcesOut)
 def list_sources(runtime: RuntimeDep) -> SourcesOut:
+    """Every registered source, oldest first."""
     return SourcesOut(sources=[SourceOut(**asdict(s)) for s in runtime.sources.list()])
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut, responses={404: {"model": ErrorOut}})
 def get_source(source_id: str, runtime: RuntimeDep) -> SourceOut:
+    """One source. 404 if there is no source with this id."""
     return SourceOut(**asdict(runtime.sources.get(source_id)))
 
 

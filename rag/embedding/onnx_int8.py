@@ -17,14 +17,16 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rag.embedding import WordPieceCounter
+from rag.config import Settings
+from rag.embedding.base import BaseEmbedder, WordPieceCounter
 from rag.errors import ModelUnavailable
+from rag.files import atomic_path
+from rag.models import resolve_embedding_model
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,6 @@ def export_int8(model_path: Path, cache_root: Path) -> Path:
         raise ModelUnavailable(f"the onnx-int8 embedding backend supports mean-pooling sentence-transformers "
                                f"models only; {model_path} is not one: set RAG_EMBEDDING__BACKEND=torch")
     log.info("exporting %s to ONNX int8 once (a few seconds); cached in %s", model_path, target)
-    tmp = cache_root / f".tmp-{target.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     model = AutoModel.from_pretrained(str(model_path), local_files_only=True, attn_implementation="eager").eval()
 
     class MeanPooled(torch.nn.Module):
@@ -83,46 +82,38 @@ def export_int8(model_path: Path, cache_root: Path) -> Path:
 
     example = {name: torch.ones((2, 8), dtype=torch.long) for name in _INPUTS}
     dynamic = {name: {0: "batch", 1: "sequence"} for name in _INPUTS}
-    with torch.inference_mode():
-        torch.onnx.export(MeanPooled(model), (), str(tmp / "fp32.onnx"), kwargs=example, input_names=list(_INPUTS),
-                          output_names=["sentence_embedding"], dynamic_axes=dynamic, dynamo=False)
-    # DefaultTensorType: the traced graph leaves some intermediate types to the quantizer.
-    quantize_dynamic(str(tmp / "fp32.onnx"), str(tmp / "model.onnx"), weight_type=QuantType.QInt8,
-                     per_channel=True, op_types_to_quantize=["MatMul"],
-                     extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
-    (tmp / "fp32.onnx").unlink()
-    try:
-        tmp.rename(target)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process exported it first
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        with torch.inference_mode():
+            torch.onnx.export(MeanPooled(model), (), str(tmp / "fp32.onnx"), kwargs=example,
+                              input_names=list(_INPUTS), output_names=["sentence_embedding"],
+                              dynamic_axes=dynamic, dynamo=False)
+        # DefaultTensorType: the traced graph leaves some intermediate types to the quantizer.
+        quantize_dynamic(str(tmp / "fp32.onnx"), str(tmp / "model.onnx"), weight_type=QuantType.QInt8,
+                         per_channel=True, op_types_to_quantize=["MatMul"],
+                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+        (tmp / "fp32.onnx").unlink()
     return target / "model.onnx"
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(BaseEmbedder):
     """A mean-pooling sentence-transformers model run by ONNX Runtime with int8 weights.
 
     Implements the Embedder protocol: L2-normalised float32 rows, the model's own word-piece
     tokenizer and sequence limit (longer texts are truncated, as sentence-transformers does).
     """
 
-    def __init__(self, model_path: str, cache_root: Path, batch_size: int = 32, threads: int = 0):
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        self.model_path = str(model_path)
-        self.backend = "onnx-int8"
-        self.cache_root = Path(cache_root)
-        self.batch_size = batch_size
-        self.threads = threads
-        self._session = None
-        self._tokenizer = None
-        self._counter: WordPieceCounter | None = None
-        self.dimension = 0
-        self.max_tokens = 0
+    backend = "onnx-int8"
 
-    def warm_up(self) -> None:
+    def __init__(self, model_path: str, cache_root: Path, batch_size: int = 32, threads: int = 0):
+        super().__init__(model_path, batch_size)
+        self.cache_root = Path(cache_root)
+        self.threads = threads
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
         """Export (first run only) and load the quantized model."""
-        if self._session is not None:
-            return
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
@@ -142,39 +133,24 @@ class OnnxEmbedder:
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
         self._counter = WordPieceCounter(self._tokenizer)
         self.max_tokens = _max_seq_length(folder)
-        self.dimension = int(self._run(["warm up"]).shape[1])
+        self.dimension = int(self._encode(["warm up"]).shape[1])
 
     @property
     def tokenizer(self):
+        """The model's tokenizer."""
         if self._tokenizer is None:
             raise RuntimeError("call warm_up() first")
         return self._tokenizer
 
-    def count_tokens(self, text: str) -> int:
-        if self._counter is None:
-            raise RuntimeError("call warm_up() first")
-        return self._counter(text)
-
-    def _run(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str]) -> np.ndarray:
         encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np")
         feed = {name: encoded[name].astype(np.int64) for name in _INPUTS if name in encoded}
         if "token_type_ids" not in feed:
             feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         return self._session.run(None, feed)[0]
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if self._session is None:
-            raise RuntimeError("call warm_up() first")
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        # Batches of similar length waste little on padding (sentence-transformers does the same).
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            out[idx] = self._run([texts[i] for i in idx])
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
 
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+def from_settings(settings: Settings) -> OnnxEmbedder:
+    """The registry's factory for RAG_EMBEDDING__BACKEND=onnx-int8."""
+    return OnnxEmbedder(resolve_embedding_model(settings.embedding.model), settings.model_cache_dir,
+                        settings.embedding.batch_size)

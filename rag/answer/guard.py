@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from rag.text import sentences
+
 MARKER = "[instruction removed]"
 
 _PATTERNS = [
@@ -45,7 +47,6 @@ _PATTERNS = [
     r"\b(add|append|include|insert|füge|ajoute|añade|aggiungi)\b.{0,40}\b(markdown|image|link|bild|lien|imagen|immagine)\b",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # A fake chat turn owns the rest of its line: every sentence of it goes.
 _ROLE_LINE = re.compile(r"^\s*(#+\s*)?(system|assistant|user|developer)\s*:|<\|?im_(start|end)\|?>|\[/?INST\]|<</?SYS>>",
                         re.IGNORECASE | re.MULTILINE)
@@ -57,12 +58,10 @@ def strip_instructions(text: str) -> str:
         return text
     out: list[str] = []
     kept_lines = [MARKER if _ROLE_LINE.search(line) else line for line in text.split("\n")]
-    for sentence in _SENTENCE.split("\n".join(kept_lines)):
-        if not sentence.strip():
-            continue
-        if sentence.strip() == MARKER or _INSTRUCTION.search(sentence):
+    for sentence in sentences("\n".join(kept_lines)):
+        if sentence == MARKER or _INSTRUCTION.search(sentence):
             if not out or out[-1] != MARKER:
                 out.append(MARKER)
         else:
-            out.append(sentence.strip())
+            out.append(sentence)
     return " ".join(out)

@@ -2,52 +2,75 @@
 
 from __future__ import annotations
 
+import collections.abc
 import threading
 import time
-from collections.abc import Iterator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from rag.context import Evidence, best_sentences, relevant_sentences
+from rag.answer.evidence import Evidence, best_sentences, relevant_sentences
+from rag.answer.grounding import NOT_FOUND, ground
+from rag.answer.prompt import build_prompt
+from rag.answer.reader import Reader, Reading
+from rag.answer.sanitize import sanitize_answer, sanitize_stream
+from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import InvalidInput, OutOfRange, Overloaded
-from rag.generation import Generator
-from rag.grounding import NOT_FOUND, build_prompt, ground
-from rag.retrieval import Retriever
-from rag.sanitize import sanitize_answer, sanitize_stream
+from rag.llm import Generator
+from rag.retrieval.hybrid import Retriever
 from rag.types import Answer, Citation, Filters, ScoredChunk
 
 
 @dataclass(frozen=True)
 class AskOptions:
-    """Knobs of question answering (defaults come from Settings)."""
+    """Knobs of question answering. No defaults here: they come from Settings (the one
+    source), through `from_settings`."""
 
-    top_k: int = 4
-    max_top_k: int = 50
-    min_score: float = 0.35
-    context_chunks: int = 3
-    max_new_tokens: int = 96
-    max_question_chars: int = 2000
-    mode: str = "hybrid"
-    max_pending: int = 8  # questions running or waiting for the LLM before 429
+    top_k: int
+    max_top_k: int
+    min_score: float
+    context_chunks: int
+    max_new_tokens: int
+    max_question_chars: int
+    mode: str
+    max_pending: int  # questions running or waiting for the LLM before 429
     # "chunks": whole chunks; "sentences": only the most question-like sentences;
     # "relevant": whole chunks minus the sentences unrelated to the question.
-    evidence: str = "relevant"
-    evidence_sentences: int = 2
-    evidence_neighbours: int = 0
-    evidence_margin: float = 0.5
-    evidence_floor: float = 0.1
+    evidence: str
+    evidence_sentences: int
+    evidence_neighbours: int
+    evidence_margin: float
+    evidence_floor: float
+    value_check: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AskOptions":
+        """The options of RAG_RETRIEVAL__*, RAG_RERANK__*, RAG_LLM__MAX_NEW_TOKENS and RAG_LIMITS__*.
+
+        With the reranker on, its calibrated probability threshold decides refusals; without
+        it, the cosine threshold of RAG_RETRIEVAL__MIN_SCORE does.
+        """
+        r = settings.retrieval
+        min_score = settings.rerank.min_score if settings.rerank.model != "none" else r.min_score
+        return cls(
+            top_k=r.top_k, max_top_k=r.max_top_k, min_score=min_score, context_chunks=r.context_chunks,
+            max_new_tokens=settings.llm.max_new_tokens, max_question_chars=settings.limits.max_question_chars,
+            mode=r.mode, max_pending=settings.limits.max_pending_questions, evidence=r.evidence,
+            evidence_sentences=r.evidence_sentences, evidence_neighbours=r.evidence_neighbours,
+            evidence_margin=r.evidence_margin, evidence_floor=r.evidence_floor, value_check=r.value_check,
+        )
 
 
 class RagService:
     """Retrieve, then generate from the retrieved passages, then verify the citations."""
 
-    def __init__(self, retriever: Retriever, generator: Generator, options: AskOptions = AskOptions(),
-                 embedder: Embedder | None = None):
+    def __init__(self, retriever: Retriever, generator: Generator, options: AskOptions,
+                 embedder: Embedder | None = None, reader: Reader | None = None):
         self.retriever = retriever
         self.generator = generator
         self.options = options
         self.embedder = embedder  # for sentence-level evidence selection
+        self.reader = reader  # answer-bearing sentences and the value check (needs the reranker)
         self._slots = threading.BoundedSemaphore(options.max_pending)
 
     def search(self, collection: str, query: str, top_k: int | None = None,
@@ -67,7 +90,7 @@ class RagService:
 
     def ask_stream(self, collection: str, question: str, top_k: int | None = None,
                    filters: Filters = Filters(), max_tokens: int | None = None, mode: str | None = None,
-                   stop: threading.Event | None = None) -> Iterator[str | Answer]:
+                   stop: threading.Event | None = None) -> collections.abc.Generator[str | Answer, None, None]:
         """Yield the answer's text pieces as they are generated, then the final Answer.
 
         Setting `stop` (a client went away) ends the generation early.
@@ -100,8 +123,12 @@ class RagService:
             yield NOT_FOUND
             yield Answer(NOT_FOUND, False, [], [], _timings(started, retrieved, retrieved))
             return
-        if self.options.evidence != "chunks" and self.embedder is not None:
-            shown = self._shown_evidence(question, evidence)
+        readings: list[Reading] = []
+        if self.options.evidence == "answer" and self.reader is not None:
+            readings = self.reader.read(question, evidence)
+            passages = [r.shown for r in readings]
+        elif self.options.evidence != "chunks" and self.embedder is not None:
+            shown = self._shown_evidence(question, evidence, self.embedder)
             evidence = [e.hit for e in shown]
             passages = [e.text for e in shown]
         else:
@@ -118,7 +145,15 @@ class RagService:
 
         yield from sanitize_stream(generated_pieces(), passages)
         generated = time.perf_counter()
-        result = ground(sanitize_answer("".join(raw), passages), evidence, question=question)
+        text = sanitize_answer("".join(raw), passages)
+        if readings and self.options.value_check and (stop is None or not stop.is_set()):
+            # The evidence is relevant (the reranker said so): an answer without its value, or
+            # with a number the documents do not state, becomes the answer-bearing sentence.
+            # The final Answer then differs from the streamed pieces; it is the one to show.
+            n = max(range(len(readings)), key=lambda i: readings[i].score)
+            if not Reader.carries_value(text, question, readings[n]):
+                text = Reader.extract(readings[n], n + 1)
+        result = ground(text, evidence, question=question)
         citations = [Citation(n, evidence[n - 1], quote, ok) for n, quote, ok in result.cited]
         yield Answer(
             text=result.text,
@@ -128,11 +163,11 @@ class RagService:
             timings_ms=_timings(started, retrieved, generated),
         )
 
-    def _shown_evidence(self, question: str, hits: list[ScoredChunk]) -> list[Evidence]:
+    def _shown_evidence(self, question: str, hits: list[ScoredChunk], embedder: Embedder) -> list[Evidence]:
         o = self.options
         if o.evidence == "sentences":
-            return best_sentences(question, hits, self.embedder, o.evidence_sentences, o.evidence_neighbours)
-        return relevant_sentences(question, hits, self.embedder, o.evidence_margin, o.evidence_floor)
+            return best_sentences(question, hits, embedder, o.evidence_sentences, o.evidence_neighbours)
+        return relevant_sentences(question, hits, embedder, o.evidence_margin, o.evidence_floor)
 
     def _top_k(self, top_k: int | None) -> int:
         k = top_k if top_k is not None else self.options.top_k

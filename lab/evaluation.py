@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ingest.pipeline import IncomingFile, document_id
+from ingest.uploads import count_outcomes
+from rag.answer.grounding import is_refusal
 from rag.bootstrap import Runtime
-from rag.grounding import is_refusal
-from rag.retrieval import MODES
+from rag.retrieval.hybrid import MODES
 from rag.types import Filters
 
 KS = (1, 5, 10)
@@ -35,6 +36,7 @@ class Dataset:
 
     @classmethod
     def load(cls, folder: Path, split: str = "test") -> "Dataset":
+        """Read corpus.jsonl, queries.jsonl and qrels/<split>.tsv; keeps only judged queries and grades > 0."""
         folder = Path(folder)
         corpus = {d["_id"]: d for d in _jsonl(folder / "corpus.jsonl")}
         queries = {q["_id"]: q for q in _jsonl(folder / "queries.jsonl")}
@@ -54,6 +56,7 @@ class Dataset:
         return "eval-" + "".join(c if c.isalnum() else "-" for c in self.name)[:50]
 
     def doc_name(self, corpus_id: str) -> str:
+        """The file name a corpus document is ingested under (its id determines the document id)."""
         return f"{corpus_id}.txt"
 
 
@@ -67,18 +70,17 @@ def _jsonl(path: Path) -> Iterable[dict[str, Any]]:
 def ingest_dataset(runtime: Runtime, dataset: Dataset, collection: str,
                    progress: Callable[[int, int], None] | None = None, batch: int = 256) -> dict[str, int]:
     """Ingest the corpus through the real pipeline (idempotent: a re-run skips what is there)."""
-    counts: dict[str, int] = {}
+    outcomes = []
     items = list(dataset.corpus.values())
     for start in range(0, len(items), batch):
         files = [IncomingFile(dataset.doc_name(d["_id"]),
                               ((d.get("title") or "") + "\n\n" + d["text"]).strip().encode(),
                               source=f"eval:{dataset.name}", metadata={"corpus_id": d["_id"]})
                  for d in items[start:start + batch]]
-        for outcome in runtime.ingestor.ingest_many(collection, files):
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        outcomes += runtime.ingestor.ingest_many(collection, files)
         if progress:
             progress(min(start + batch, len(items)), len(items))
-    return counts
+    return {status: n for status, n in count_outcomes(outcomes).items() if n}
 
 
 def _ranked_docs(hits, limit: int = 10) -> list[str]:
@@ -109,6 +111,7 @@ def retrieval_metrics(ranked: dict[str, list[str]], qrels: dict[str, dict[str, i
 
 def eval_retrieval(runtime: Runtime, dataset: Dataset, collection: str, modes: Iterable[str] = MODES,
                    limit: int | None = None) -> dict[str, dict[str, float]]:
+    """Retrieval metrics per mode over the first `limit` judged queries, plus `ms_per_query`."""
     qids = list(dataset.qrels)[:limit] if limit else list(dataset.qrels)
     results = {}
     for mode in modes:
@@ -125,6 +128,8 @@ def eval_retrieval(runtime: Runtime, dataset: Dataset, collection: str, modes: I
 
 @dataclass
 class AnswerRecord:
+    """One question's outcome; `match`/`parametric` are case-insensitive substring checks."""
+
     qid: str
     answer: str
     refused: bool
@@ -137,9 +142,12 @@ class AnswerRecord:
 
 @dataclass
 class AnswerReport:
+    """The records of an eval_answers run."""
+
     records: list[AnswerRecord] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
+        """Rates as fractions of all questions (citation accuracy: of answered ones), latencies in ms."""
         n = max(len(self.records), 1)
         answered = [r for r in self.records if not r.refused]
         lat = sorted(r.latency_ms for r in self.records) or [0.0]
@@ -202,7 +210,8 @@ def refusal_curve(runtime: Runtime, dataset: Dataset, collection: str, limit: in
     unanswerable ones (gold filtered out) refused (correct refusal), from the top chunk's
     relevance, which is what the service thresholds before it calls the LLM."""
     qids = list(dataset.qrels)[:limit] if limit else list(dataset.qrels)
-    with_gold, without_gold = [], []
+    with_gold: list[float] = []
+    without_gold: list[float] = []
     k = runtime.service.options.top_k
     for qid in qids:
         text = dataset.queries[qid]["text"]

@@ -1,63 +1,29 @@
-"""LLM backends: the Generator protocol and the transformers backend (llama.cpp: rag.llamacpp_generation)."""
+"""The transformers backend: greedy decoding with PyTorch, any Hugging Face causal LM."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any
+
+from rag.config import Settings
+from rag.llm.base import BaseGenerator, Prompt
+from rag.llm.gguf import converted_llm_dir
+from rag.models import resolve_adapter, resolve_llm
 
 
-@dataclass(frozen=True)
-class Prompt:
-    """A chat prompt: the system rules and the user turn (passages + question)."""
-
-    system: str
-    user: str
-
-
-class Generator(Protocol):
-    """Streams the text of an answer."""
-
-    model_dir: str  # where the weights come from (shown by /health)
-    backend: str  # "transformers" or "llamacpp"
-    adapter: Path | None  # a merged LoRA adapter, if any
-
-    @property
-    def ready(self) -> bool: ...
-
-    def warm_up(self) -> None: ...
-
-    def generate(self, prompt: Prompt, max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]: ...
-
-
-class TransformersGenerator:
+class TransformersGenerator(BaseGenerator):
     """Greedy decoding with a Hugging Face causal LM loaded from a local folder."""
 
+    backend = "transformers"
+
     def __init__(self, model_dir: Path | str, threads: int | None = None, adapter: Path | None = None):
-        self.model_dir = str(model_dir)
-        self.backend = "transformers"
-        self.threads = threads
-        self.adapter = adapter  # a peft LoRA folder merged into the weights at load
-        self._model = None
-        self._tokenizer = None
-        # Two cores: parallel generations would only slow each other down.
-        self._busy = threading.Lock()
-        self._loading = threading.Lock()
-
-    @property
-    def ready(self) -> bool:
-        return self._model is not None
-
-    def warm_up(self) -> None:
-        """Load the model and tokenizer (once)."""
-        with self._loading:
-            self._load()
+        super().__init__(model_dir, threads, adapter)  # adapter: a peft LoRA folder merged at load
+        self._model: Any = None
+        self._tokenizer: Any = None
 
     def _load(self) -> None:
-        if self._model is not None:
-            return
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -74,12 +40,15 @@ class TransformersGenerator:
         self._model.eval()
 
     def _encode(self, prompt: Prompt):
-        messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
         return self._tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            self.messages(prompt), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
 
     def generate(self, prompt: Prompt, max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]:
+        """Stream the greedy answer's pieces; `stop`, or closing the iterator, ends it after the next token.
+
+        One generation at a time; an error in the decoding thread is re-raised here.
+        """
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -91,8 +60,7 @@ class TransformersGenerator:
             def __call__(self, input_ids, scores, **kwargs) -> bool:
                 return abandoned.is_set() or (stop is not None and stop.is_set())
 
-        if self._model is None:
-            self.warm_up()  # RAG_LLM__PRELOAD=false: load at the first question
+        self._ensure_loaded()
         with self._busy:
             inputs = self._encode(prompt)
             streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -119,3 +87,17 @@ class TransformersGenerator:
                 worker.join()
             if errors:
                 raise errors[0]
+
+
+def llm_dir(settings: Settings) -> Path | str:
+    """A loadable model folder: GGUF sources are converted once and cached under data/."""
+    source = resolve_llm(settings.llm.model, settings.llm.gguf_file)
+    if source.gguf_file:
+        return converted_llm_dir(source, settings.model_cache_dir)
+    return source.model
+
+
+def from_settings(settings: Settings) -> TransformersGenerator:
+    """The registry's factory for RAG_LLM__BACKEND=transformers."""
+    adapter = resolve_adapter(settings.llm.adapter, settings.llm.model)
+    return TransformersGenerator(llm_dir(settings), settings.llm.threads, adapter)

@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from rag.grounding import NOT_FOUND, build_prompt, is_refusal
-from rag.office_data import office_rows
+from lab.office_data import office_rows
+from rag.answer.grounding import NOT_FOUND, is_refusal
+from rag.answer.prompt import build_prompt
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +227,14 @@ def tune(config: TuneConfig, model_dir: Path | str, embedder, progress: bool = T
     """Train a LoRA adapter into ``config.out/adapter`` (resuming from the last checkpoint)."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
     from transformers.trainer_utils import get_last_checkpoint
 
     started = time.perf_counter()
@@ -300,7 +307,7 @@ def save_adapter(model, target: Path) -> None:
 def evaluate_examples(examples: Sequence[Example], model_dir: Path | str, adapter: Path | None,
                       max_tokens: int = 64) -> dict[str, float]:
     """Answer each example with the service's generator; Match, citation and refusal rates."""
-    from rag.generation import TransformersGenerator
+    from rag.llm.hf_transformers import TransformersGenerator
 
     generator = TransformersGenerator(model_dir, adapter=adapter)
     answerable = [e for e in examples if e.answer is not None]

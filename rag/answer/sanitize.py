@@ -25,7 +25,7 @@ REMOVED = "[link removed]"
 
 def sanitize_answer(text: str, passages: Sequence[str] = ()) -> str:
     """The answer with images, loading tags, links and unknown URLs neutralised."""
-    known = set()
+    known: set[str] = set()
     for passage in passages:
         known.update(m.group(0).rstrip(".,;:") for m in _URL.finditer(passage))
     text = _IMAGE.sub("", text)

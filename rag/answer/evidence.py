@@ -6,16 +6,14 @@ most similar to the question is measured in EVALUATION.md.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from rag.embedding import Embedder
+from rag.text import sentence_pieces
 from rag.types import ScoredChunk
-
-_SENTENCE = re.compile(r"(?<=[.!?])(\s+)(?=\S)")
 
 
 @dataclass(frozen=True)
@@ -27,13 +25,8 @@ class Evidence:
 
 
 def split_sentences(text: str) -> list[str]:
-    return _pieces(text)[0]
-
-
-def _pieces(text: str) -> tuple[list[str], list[str]]:
-    """The sentences of `text` and the whitespace before each (the first gets "")."""
-    parts = _SENTENCE.split(text.strip())
-    return parts[0::2], [""] + parts[1::2]
+    """The sentences of a chunk, as evidence selection sees them."""
+    return sentence_pieces(text)[0]
 
 
 def _sentence_scores(question: str, hits: Sequence[ScoredChunk], embedder: Embedder
@@ -55,7 +48,7 @@ def _shown(hits: Sequence[ScoredChunk], chosen: dict[int, set[int]]) -> list[Evi
 def _join(text: str, keep: set[int]) -> str:
     # Adjacent kept sentences keep the text's own line and paragraph breaks between them
     # (a small model answers differently when a document's layout is flattened).
-    sentences, gaps = _pieces(text)
+    sentences, gaps = sentence_pieces(text)
     out, previous = "", None
     for k in sorted(keep):
         if out:

@@ -11,10 +11,12 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from rag.config import RetrievalSettings
 from rag.embedding import Embedder
 from rag.errors import InvalidInput
 from rag.store.sqlite import SQLiteStore
 from rag.store.vectors import VectorIndexes
+from rag.text import STOPWORDS
 from rag.types import Filters, ScoredChunk
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -27,7 +29,11 @@ class Retriever(Protocol):
     """Finds the chunks of a collection most relevant to a query."""
 
     def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
-                 mode: Mode = "hybrid") -> list[ScoredChunk]: ...
+                 mode: str = "hybrid") -> list[ScoredChunk]:
+        """At most `k` chunks passing `filters`, best first; raises NotFound / InvalidInput."""
+
+
+_R = RetrievalSettings.model_fields  # the one source of the defaults below
 
 
 @dataclass(frozen=True)
@@ -38,24 +44,20 @@ class FusionConfig:
     candidates; "rrf": sum of 1 / (rrf_k + rank). Defaults chosen on conflicts-train (EVALUATION.md).
     """
 
-    method: Literal["convex", "rrf"] = "convex"
-    alpha: float = 0.8
+    method: Literal["convex", "rrf"] = _R["fusion"].default
+    alpha: float = _R["alpha"].default
     rrf_k: int = 60
-    candidates: int = 50
+    candidates: int = _R["fusion_candidates"].default
     # Leave English function words out of the lexical query: they match most chunks, so
     # FTS5 had to score nearly the whole collection for every question, for almost no BM25
     # weight (EVALUATION.md and BENCHMARKS.md measure both).
-    lexical_stopwords: bool = True
+    lexical_stopwords: bool = _R["lexical_stopwords"].default
 
-
-# Function words only: nothing that names a thing, so no content word is ever dropped.
-_STOPWORDS = frozenset(
-    "a an the of to in on at by for from with and or but is are was were be been being am it its "
-    "this that these those as which who whom whose what when where why how i you he she we they me "
-    "him her us them my your his our their do does did done has have had having will would can "
-    "could should shall may might must not no nor so than then there here if into onto about "
-    "over under up down out off again very s t".split()
-)
+    @classmethod
+    def from_settings(cls, retrieval: RetrievalSettings) -> "FusionConfig":
+        """The fusion of RAG_RETRIEVAL__FUSION / ALPHA / FUSION_CANDIDATES / LEXICAL_STOPWORDS."""
+        return cls(method=retrieval.fusion, alpha=retrieval.alpha, candidates=retrieval.fusion_candidates,
+                   lexical_stopwords=retrieval.lexical_stopwords)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -82,13 +84,18 @@ class HybridRetriever:
         self.fusion = fusion
 
     def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
-                 mode: Mode = "hybrid") -> list[ScoredChunk]:
+                 mode: str = "hybrid") -> list[ScoredChunk]:
+        """At most `k` chunks passing `filters`, best first; re-searched if a write lands mid-query.
+
+        `score` is the mode's ranking score, `relevance` the exact query cosine. Raises
+        InvalidInput for an unknown mode and NotFound for an unknown collection.
+        """
         if mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
         collection_id = self.store.collection_id(collection)  # NotFound for an unknown collection
         terms = _TOKEN.findall(query.lower())
         if self.fusion.lexical_stopwords:
-            terms = [t for t in terms if t not in _STOPWORDS] or terms
+            terms = [t for t in terms if t not in STOPWORDS] or terms
         n = max(k, self.fusion.candidates) if mode == "hybrid" else k
         # BM25 does not need the query vector: it runs in another thread while the question
         # is embedded and searched in FAISS (SQLite and ONNX Runtime both release the GIL),

@@ -1,0 +1,72 @@
+"""The upload use case: a job around one batch of files, whatever calls it (route, CLI).
+
+The job is started, follows the files' progress (each progress write is also the job's
+heartbeat), records every file's outcome and is finished in `finally`: if ingestion raises,
+the job ends "failed" with the reason instead of staying "running" for ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ingest.pipeline import FileOutcome, IncomingFile, Ingestor
+from rag.store.jobs import COUNT_KEYS, JobStore
+
+
+def count_outcomes(outcomes: Iterable[FileOutcome]) -> dict[str, int]:
+    """How many files ended in each state (every key of COUNT_KEYS present)."""
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
+
+
+def failures(outcomes: Iterable[FileOutcome]) -> list[dict[str, str]]:
+    """The failed files with their reasons, as a job stores them."""
+    return [{"file": o.name, "reason": o.reason or "failed"} for o in outcomes if o.status == "failed"]
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """The job that recorded the upload, and each file's outcome in upload order."""
+
+    job_id: str
+    outcomes: list[FileOutcome]
+
+    @property
+    def all_failed(self) -> bool:
+        """True when there were files and not one of them was stored."""
+        return bool(self.outcomes) and all(o.status == "failed" for o in self.outcomes)
+
+
+class Uploads:
+    """Runs uploads as jobs; the routes and the CLI only translate."""
+
+    def __init__(self, jobs: JobStore, ingestor: Ingestor):
+        self.jobs = jobs
+        self.ingestor = ingestor
+
+    def run(self, collection: str, files: list[IncomingFile]) -> UploadResult:
+        """Ingest `files` into `collection` under a new upload job (finished whatever happens)."""
+        job = self.jobs.create("upload", collection, source_id="upload")
+        self.jobs.start(job.id)
+        state = "failed"
+        reason: str | None = "ingestion stopped before it finished"
+
+        def progress(done: int) -> None:
+            # Each progress write is also the job's heartbeat.
+            self.jobs.progress(job.id, done=done, total=len(files), counts={}, errors=[])
+
+        try:
+            outcomes = self.ingestor.ingest_many(collection, files, progress=progress)
+            self.jobs.progress(job.id, done=len(outcomes), total=len(files), counts=count_outcomes(outcomes),
+                               errors=failures(outcomes))
+            result = UploadResult(job.id, outcomes)
+            state, reason = ("failed", "every file failed") if result.all_failed else ("succeeded", None)
+            return result
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.jobs.finish(job.id, state, reason)

@@ -1,0 +1,1 @@
+"""Offline tools outside the runtime: evaluation harness, adapter tuning, training data."""

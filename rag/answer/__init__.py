@@ -1,0 +1,1 @@
+"""The read path after retrieval: evidence, guard, prompt, LLM, sanitising, grounding."""

@@ -1,0 +1,58 @@
+"""`rag serve` and `rag scheduler`: the long-running processes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from rag.cli.common import DataDir, app, offline_runtime, settings_for
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
+          port: Annotated[int | None, typer.Option(help="port")] = None,
+          data_dir: DataDir = None) -> None:
+    """Run the HTTP API (default 127.0.0.1:8000)."""
+    import uvicorn
+
+    from rag.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_for(data_dir)
+    bind = host or settings.host
+    if not settings.admin_key:
+        if not is_loopback(bind):
+            raise typer.BadParameter(
+                f"refusing to listen on {bind} without authentication: set RAG_ADMIN_KEY, or bind 127.0.0.1")
+        logging.getLogger("rag").warning("auth is off (no RAG_ADMIN_KEY): listening on loopback only")
+    uvicorn.run(create_app(settings), host=bind, port=port or settings.port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and 127.0.0.0/8 / ::1; 0.0.0.0 and every other address are not."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def scheduler(data_dir: DataDir = None) -> None:
+    """Run scheduled syncs without the HTTP API (headless), until interrupted."""
+    import time
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime = offline_runtime(data_dir)
+    runtime.start_background()
+    typer.echo("scheduler running; Ctrl-C to stop")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        runtime.stop_background()

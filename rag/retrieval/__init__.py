@@ -1,0 +1,1 @@
+"""Finding the chunks that answer a question: filters, dense + lexical search, fusion."""

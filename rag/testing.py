@@ -1,0 +1,79 @@
+"""Deterministic stand-ins for the models, for tests about orchestration only.
+
+They make the fast tier (`make test-fast`, `pytest -m "not slow"`) possible: no model is
+loaded, so what is tested is the wiring (jobs, stores, migrations, routes), never wording.
+Anything about retrieval quality or answers uses the real models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from rag.llm.base import Prompt
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashEmbedder:
+    """Feature hashing of lower-cased words into `dimension` buckets, L2-normalised.
+
+    Texts that share words get similar vectors, so search over it still ranks sensibly.
+    """
+
+    backend = "hash"
+    model_path = "(hash)"
+
+    def __init__(self, dimension: int = 64, max_tokens: int = 256):
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def count_tokens(self, text: str) -> int:
+        """One token per word."""
+        return len(_TOKEN.findall(text))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalised row per text."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _TOKEN.findall(text.lower()):
+                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
+                out[row, bucket % self.dimension] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector of one question."""
+        return self.embed_documents([text])[0]
+
+
+class EchoGenerator:
+    """Answers with the first line of the first quoted passage, cited as [1]."""
+
+    backend = "echo"
+    model_dir = "(echo)"
+    adapter = None
+    ready = True
+
+    def __init__(self) -> None:
+        self.prompts: list[Prompt] = []
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def generate(self, prompt: Prompt, max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]:
+        """Stream the echoed line word by word (at most `max_tokens` words)."""
+        self.prompts.append(prompt)
+        match = re.search(r"^\[1\] (.+)$", prompt.user, re.MULTILINE)
+        words = (match.group(1).strip() + " [1]" if match else "nothing").split(" ")[:max_tokens]
+        for i, word in enumerate(words):
+            if stop is not None and stop.is_set():
+                return
+            yield word if i == 0 else " " + word

@@ -1,0 +1,88 @@
+"""The store owns its schema: numbered migrations upgrade old data directories and refuse new ones."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from rag.errors import StoreTooNew
+from rag.store.migrations import Migration, current_version, migrate, steps
+from rag.store.sqlite import SQLiteStore, all_migrations
+from rag.types import ChunkDraft
+
+
+def _connect(path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def test_a_new_database_gets_every_migration(tmp_path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store.open()
+    assert store.schema_version == max(steps(all_migrations())) >= 2
+    columns = {r[1] for r in store.connection().execute("PRAGMA table_info(documents)")}
+    assert "updated_at" in columns
+
+
+def test_a_previous_release_data_directory_is_upgraded(tmp_path) -> None:
+    path = tmp_path / "db.sqlite3"
+    # The previous release's schema is migration 1 exactly (its DDL, schema_version = 1).
+    conn = _connect(path)
+    assert migrate(conn, all_migrations(), path, upto=1) == 1
+    conn.execute("INSERT INTO collections(name, created_at) VALUES ('c', '2026-11-01T00:00:00+00:00')")
+    conn.execute("""INSERT INTO documents(id, collection_id, name, source, content_hash, config_hash, version,
+                    ingested_at, size, mime_type) VALUES ('doc_1', 1, 'a.md', 'upload', 'h', 'cfg', 1,
+                    '2026-11-01T00:00:00+00:00', 3, 'text/markdown')""")
+    assert "updated_at" not in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
+    conn.close()
+
+    store = SQLiteStore(path)
+    store.open()
+    assert store.schema_version == max(steps(all_migrations()))
+    row = store.connection().execute("SELECT updated_at, ingested_at FROM documents").fetchone()
+    assert row["updated_at"] == row["ingested_at"] == "2026-11-01T00:00:00+00:00"
+    assert store.get_document("c", "doc_1").version == 1
+    # New writes fill the new column.
+    store.replace_document(collection="c", document_id="doc_2", name="b.md", source="upload", content_hash="h2",
+                           config_hash="cfg", size=1, mime_type="text/markdown", metadata={},
+                           chunks=[ChunkDraft("hello", 0, None, None, 1)],
+                           embeddings=np.ones((1, 4), dtype=np.float32))
+    assert store.connection().execute("SELECT updated_at FROM documents WHERE id='doc_2'").fetchone()[0]
+
+
+def test_reopening_applies_nothing_twice(tmp_path) -> None:
+    path = tmp_path / "db.sqlite3"
+    for _ in range(2):
+        store = SQLiteStore(path)
+        store.open()
+        store.close()
+    assert current_version(_connect(path)) == max(steps(all_migrations()))
+
+
+def test_a_newer_release_database_is_refused_with_what_to_do(tmp_path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = SQLiteStore(path)
+    store.open()
+    store.connection().execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    store.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreTooNew, match=r"schema version 99.*newer Groundwork"):
+        SQLiteStore(path).open()
+    assert path.read_bytes() == before
+
+
+def test_a_failed_step_leaves_the_previous_version_whole(tmp_path) -> None:
+    path = tmp_path / "db.sqlite3"
+    conn = _connect(path)
+    broken = [*all_migrations(), Migration(max(steps(all_migrations())) + 1, "broken",
+                                           ("CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL"))]
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(conn, broken, path)
+    assert current_version(conn) == max(steps(all_migrations()))
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'extra'").fetchone()
+
+
+def test_migration_numbers_have_no_gaps() -> None:
+    with pytest.raises(ValueError, match="without gaps"):
+        steps([Migration(1, "a", ()), Migration(3, "c", ())])
