@@ -12,6 +12,7 @@ export DO_NOT_TRACK := true
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 
 DATASET    ?= ../shared/data/conflicts
+OFFICE     ?= data/eval/office
 EVAL_LIMIT ?= 200
 RESULTS    := data/eval/results
 
@@ -45,7 +46,9 @@ lint: install
 	$(BIN)/mypy
 
 # Measures retrieval (all 1,000 queries) and answers (first EVAL_LIMIT queries, with and
-# without the gold passages) and writes the figures into EVALUATION.md. ~30 min on 2 cores.
+# without the gold passages) on the conflicts set, and answers on the office set (test and
+# dev halves, and test without the reranker), and writes the figures into EVALUATION.md.
+# ~45 min on 2 cores.
 eval: install
 	$(BIN)/rag eval retrieval --dataset $(DATASET) --out $(RESULTS)/retrieval.json
 	$(BIN)/rag eval refusal --dataset $(DATASET) --out $(RESULTS)/refusal.json
@@ -53,6 +56,9 @@ eval: install
 	RAG_LLM__ADAPTER=default $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold.json
 	RAG_LLM__ADAPTER=none $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers-base.json
 	RAG_LLM__ADAPTER=none $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold-base.json
+	$(BIN)/rag eval answers --dataset $(OFFICE) --split test --out $(RESULTS)/office-test.json
+	$(BIN)/rag eval answers --dataset $(OFFICE) --split dev --out $(RESULTS)/office-dev.json
+	RAG_RERANK__MODEL=none $(BIN)/rag eval answers --dataset $(OFFICE) --split test --out $(RESULTS)/office-test-norerank.json
 	$(BIN)/python scripts/eval_report.py $(RESULTS) EVALUATION.md
 
 # Measures ingestion, retrieval at 10k/100k chunks, HNSW recall, generation speed, answer

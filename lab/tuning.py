@@ -56,7 +56,7 @@ class TuneConfig:
     # "all" the conflicts-train hold-out fell from Match 0.51 to 0.39: on long encyclopedic
     # sentences the model copied a question-like sentence without the answer (EVALUATION.md).
     clauses: Literal["none", "office", "all"] = "office"
-    # Generated office-document sections added to the data (rag.office_data): without them
+    # Generated office-document sections added to the data (lab.office_data): without them
     # the adapter refused ordinary questions over real documents' chunks.
     office_examples: int = 800
     holdout: int = 100  # rows of `data` kept out of training for the final report
@@ -349,7 +349,7 @@ including it ("Kestrel 3.2 was released on 14 March 2026 [1].") {replies}.
 
 ## Data
 `{config.data}` and {config.office_examples} generated office-document sections
-(`rag.office_data`, seed {config.seed}): {report.train_examples} training examples,
+(`lab.office_data`, seed {config.seed}): {report.train_examples} training examples,
 {report.holdout_examples} held-out rows of `{config.data}` (and {config.office_holdout}
 office sections, the `office_` figures).
 Each example shows 1..{config.max_passages} passages (gold at a random position among its

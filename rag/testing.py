@@ -77,3 +77,17 @@ class EchoGenerator:
             if stop is not None and stop.is_set():
                 return
             yield word if i == 0 else " " + word
+
+
+class FailingIngestor:
+    """An ingestor whose every batch raises `error` after reporting some progress: for tests
+    of the job bookkeeping around ingestion (the job must still end)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def ingest_many(self, collection: str, files, progress=None, batch_chunks: int = 512):
+        """Report one file done, then fail."""
+        if progress is not None:
+            progress(1)
+        raise self.error

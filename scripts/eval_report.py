@@ -35,6 +35,18 @@ def main(results: Path, target: Path) -> None:
                       f"`make eval` (`rag eval answers --dataset DATASET --limit {limit} [--drop-gold]` with "
                       "`RAG_LLM__ADAPTER=default` and `=none`).\n\n" + format_table(rows))
 
+    office = {}
+    for name, label in (("office-test.json", "test half (default settings)"),
+                        ("office-dev.json", "dev half (default settings)"),
+                        ("office-test-norerank.json", "test half, reranker off (`RAG_RERANK__MODEL=none`)")):
+        path = results / name
+        if path.exists():
+            office[label] = json.loads(path.read_text())["summary"]
+    if office:
+        write_section(target, "office", "The office set (`data/eval/office`: 14 documents of a fictional water "
+                      "utility in 9 formats, questions written by hand). Command: `make eval` (`rag eval answers "
+                      "--dataset data/eval/office --split test|dev`).\n\n" + format_table(office))
+
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -11,8 +11,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,10 @@ import numpy as np
 
 from rag.clock import utc_iso
 from rag.errors import NotFound
+from rag.store.chunk_reads import ChunkReads
 from rag.store.migrations import Migration, migrate
-from rag.types import Chunk, ChunkDraft, Document, Filters
+from rag.store.records import CollectionInfo, DocumentWrite, WriteResult, collection_row, document_row
+from rag.types import Document
 
 # The tables of this module (collections, documents, chunks and their FTS5 index) by
 # migration number; rag.store.migrations applies them with those of sources, jobs and keys.
@@ -72,47 +72,7 @@ MIGRATIONS = (
 )
 
 
-@dataclass(frozen=True)
-class CollectionInfo:
-    """A collection row."""
-
-    id: int
-    name: str
-    created_at: datetime
-    generation: int
-    document_count: int = 0
-    chunk_count: int = 0
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What a write changed, for the caller to mirror into the FAISS cache."""
-
-    collection_id: int
-    generation: int
-    removed_chunk_ids: list[int]
-    added_chunk_ids: list[int]
-    document: Document | None
-    documents: list[Document] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DocumentWrite:
-    """One document to store with its chunks and their embeddings."""
-
-    document_id: str
-    name: str
-    source: str
-    content_hash: str
-    config_hash: str
-    size: int
-    mime_type: str
-    metadata: dict[str, Any]
-    chunks: Sequence[ChunkDraft]
-    embeddings: np.ndarray
-
-
-class SQLiteStore:
+class SQLiteStore(ChunkReads):
     """Thread-safe access to the Groundwork database (one connection per thread, WAL mode)."""
 
     def __init__(self, path: Path):
@@ -175,7 +135,7 @@ class SQLiteStore:
         ).fetchone()
         if row is None:
             raise NotFound(f"collection {name!r} does not exist")
-        return _collection(row)
+        return collection_row(row)
 
     def collection_id(self, name: str) -> int:
         """The id of a collection, without counting its documents and chunks (per query)."""
@@ -191,7 +151,7 @@ class SQLiteStore:
                       (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
                FROM collections c ORDER BY c.name"""
         ).fetchall()
-        return [_collection(r) for r in rows]
+        return [collection_row(r) for r in rows]
 
     def generation(self, collection_id: int) -> int:
         """The collection's write counter (bumped by every committed write); NotFound for an unknown id."""
@@ -211,7 +171,7 @@ class SQLiteStore:
                 WHERE c.name = ? AND d.{column} = ?""",
             (collection, value),
         ).fetchone()
-        return _document(row) if row else None
+        return document_row(row) if row else None
 
     def find_document(self, collection: str, name: str) -> Document | None:
         """The document of that name in the collection, if any."""
@@ -240,7 +200,7 @@ class SQLiteStore:
                FROM documents d WHERE d.collection_id = ? ORDER BY d.name""",
             (info.name, info.id),
         ).fetchall()
-        return [_document(r) for r in rows]
+        return [document_row(r) for r in rows]
 
     def replace_document(self, *, collection: str, **fields: Any) -> WriteResult:
         """Insert or replace one document and all its chunks in one transaction."""
@@ -325,126 +285,12 @@ class SQLiteStore:
         conn.execute("UPDATE collections SET generation = generation + 1 WHERE id = ?", (collection_id,))
         return int(conn.execute("SELECT generation FROM collections WHERE id = ?", (collection_id,)).fetchone()[0])
 
-    # -- chunks ------------------------------------------------------------------------
-    def embeddings(self, collection_id: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """(generation, ids, vectors) of a collection, read in one snapshot."""
-        with self.snapshot() as conn:
-            gen = conn.execute("SELECT generation FROM collections WHERE id = ?", (collection_id,)).fetchone()
-            rows = conn.execute(
-                "SELECT id, embedding FROM chunks WHERE collection_id = ? ORDER BY id", (collection_id,)
-            ).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        if rows:
-            vectors = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        else:
-            vectors = np.zeros((0, 0), dtype=np.float32)
-        return int(gen[0]) if gen else 0, ids, vectors
-
-    def chunk_ids(self, collection_id: int) -> set[int]:
-        """The ids of every chunk stored for the collection."""
-        rows = self.connection().execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))
-        return {r[0] for r in rows}
-
-    @staticmethod
-    def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
-        sql, args = "", []  # type: tuple[str, list[Any]]
-        if filters.document_ids is not None:
-            sql += f" AND d.id IN ({','.join('?' * len(filters.document_ids))})"
-            args.extend(filters.document_ids)
-        if filters.exclude_document_ids:
-            sql += f" AND d.id NOT IN ({','.join('?' * len(filters.exclude_document_ids))})"
-            args.extend(filters.exclude_document_ids)
-        for key, value in (filters.metadata or {}).items():
-            sql += " AND json_extract(d.metadata, ?) = ?"
-            args.extend([f'$."{key}"', value])
-        if filters.source is not None:
-            sql += " AND d.source = ?"
-            args.append(filters.source)
-        # ingested_at is stored as UTC ISO-8601 text, which sorts chronologically.
-        if filters.ingested_after is not None:
-            sql += " AND d.ingested_at > ?"
-            args.append(utc_iso(filters.ingested_after))
-        if filters.ingested_before is not None:
-            sql += " AND d.ingested_at < ?"
-            args.append(utc_iso(filters.ingested_before))
-        return sql, args
-
-    def allowed_chunk_ids(self, collection_id: int, filters: Filters) -> list[int]:
-        """Chunk ids that pass the filters (used to restrict the search before ranking)."""
-        where, args = self._filter_sql(filters)
-        sql = "SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.collection_id = ?" + where
-        return [r[0] for r in self.connection().execute(sql, [collection_id, *args])]
-
-    def lexical_search(self, collection_id: int, terms: Sequence[str], k: int,
-                       filters: Filters) -> list[tuple[int, float]]:
-        """BM25 over chunk text (FTS5), filters applied inside the query; best first.
-
-        Scores are returned positive (FTS5's bm25() is lower-is-better).
-        """
-        if not terms or k <= 0:
-            return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        where, args = self._filter_sql(filters)
-        # The documents join is only needed by filters; every matching row pays for it.
-        documents = " JOIN documents d ON d.id = k.document_id" if where else ""
-        rows = self.connection().execute(
-            f"""SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f
-                JOIN chunks k ON k.id = f.rowid{documents}
-                WHERE chunks_fts MATCH ? AND k.collection_id = ?{where}
-                ORDER BY score LIMIT ?""",
-            [match, collection_id, *args, k],
-        ).fetchall()
-        return [(int(r[0]), -float(r[1])) for r in rows]
-
-    def chunk_embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """Stored float32 vectors by chunk id; ids that no longer exist are absent."""
-        if not ids:
-            return {}
-        rows = self.connection().execute(
-            f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(ids))})", list(ids))
-        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
-
-    def load_chunks(self, ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
-        """Chunks by id with their documents; ids that no longer exist are simply absent."""
-        if not ids:
-            return {}
-        rows = self.connection().execute(
-            f"""SELECT k.id AS chunk_id, k.document_id, k.text, k.position, k.page, k.section,
-                       d.*, c.name AS collection_name, 0 AS chunk_count
-                FROM chunks k JOIN documents d ON d.id = k.document_id
-                JOIN collections c ON c.id = d.collection_id
-                WHERE k.id IN ({','.join('?' * len(ids))})""",
-            list(ids),
-        ).fetchall()
-        out: dict[int, tuple[Chunk, Document]] = {}
-        for r in rows:
-            chunk = Chunk(r["chunk_id"], r["document_id"], r["text"], r["position"], r["page"], r["section"])
-            out[chunk.id] = (chunk, _document(r))
-        return out
-
     def close(self) -> None:
         """Close the calling thread's connection (other threads keep theirs)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
-
-
-def _collection(row: sqlite3.Row) -> CollectionInfo:
-    return CollectionInfo(
-        id=row["id"], name=row["name"], created_at=datetime.fromisoformat(row["created_at"]),
-        generation=row["generation"], document_count=row["docs"], chunk_count=row["chunks"],
-    )
-
-
-def _document(row: sqlite3.Row) -> Document:
-    return Document(
-        id=row["id"], collection=row["collection_name"], name=row["name"], source=row["source"],
-        content_hash=row["content_hash"], version=row["version"],
-        ingested_at=datetime.fromisoformat(row["ingested_at"]), size=row["size"],
-        mime_type=row["mime_type"], metadata=json.loads(row["metadata"]),
-        chunk_count=row["chunk_count"],
-    )
 
 
 def all_migrations() -> list[Migration]:

@@ -1,0 +1,179 @@
+"""The report: BENCHMARKS.json (headline figures, the command, the machine and every
+section's details) and BENCHMARKS.md rendered from the same results."""
+
+from __future__ import annotations
+
+import json
+
+from bench.common import ROOT
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def write_reports(results: dict, command: str) -> None:
+    r = results
+    lc, gw, emb = r.get("langchain"), r["ingest"], r["embedders"]
+    llama, gen = r.get("llamacpp"), r["generation"]
+    flat = {
+        "ingest_speedup_vs_langchain": _ratio(gw["documents_per_s"], lc and lc["documents_per_s"]),
+        "ingest_fraction_of_embed_bound": gw["fraction_of_embed_bound"],
+        "embed_onnx_speedup": emb["speedup"],
+        "embed_onnx_ndcg_delta": emb["ndcg_delta"],
+        "gen_tokens_per_s": r["service_generation"]["gen_tokens_per_s"],
+        "gen_tokens_per_s_transformers": gen["gen_tokens_per_s"],
+        "gen_tokens_per_s_llamacpp": llama and llama["gen_tokens_per_s"],
+        "retrieval_p50_ms_100k": r["retrieval"].get("100000", {}).get("p50_ms"),
+        "retrieval_p95_ms_100k": r["retrieval"].get("100000", {}).get("p95_ms"),
+        "answer_p50_ms": r["answers"]["p50_ms"],
+        "answer_p95_ms": r["answers"]["p95_ms"],
+        "ann_recall_at_10": r["ann"]["recall_at_10"],
+        "warm_start_s": r["start"]["warm_s"],
+    }
+    payload = {**flat, "command": command, "machine": r["machine"], "details": r}
+    (ROOT / "BENCHMARKS.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (ROOT / "BENCHMARKS.md").write_text(render_markdown(r, flat, command))
+
+
+def render_markdown(r: dict, flat: dict, command: str) -> str:
+    m, gw, lc, emb = r["machine"], r["ingest"], r.get("langchain"), r["embedders"]
+    gen, llama, ans, ann, conc, start = r["generation"], r.get("llamacpp"), r["answers"], r["ann"], r["concurrent"], r["start"]
+    sgen = r["service_generation"]
+    rerun_note = (f"\n\nThis table was measured again by `{r['retrieval_command']}` after a change to the "
+                  "query path; every other figure is from the full run (`make bench`)."
+                  if r.get("retrieval_command") else "")
+    one = r.get("ingest_1_worker")
+    one_line = (f"| Groundwork, `RAG_INGEST__PARSE_WORKERS=1` | {one['documents_per_s']} | {one['chunks']} | "
+                f"{one['chunks_per_s']} | {one['embed_bound_chunks_per_s']} | {one['fraction_of_embed_bound']:.0%} |\n"
+                if one else "")
+    sweep_rows = "\n".join(f"| {ef} | {v['ms_per_query']} | {v['recall_at_10']} |" for ef, v in ann["sweep"].items())
+    rows = "\n".join(f"| {int(size):,} | {v['build_s']} | {v['p50_ms']} | {v['p95_ms']} | {v.get('index', 'flat')} |"
+                     for size, v in r["retrieval"].items())
+    threads = r["faiss_threads"]
+    lc_line = (f"| LangChain (DirectoryLoader + UnstructuredHTMLLoader, RecursiveCharacterTextSplitter 1,000/200, "
+               f"HuggingFaceEmbeddings, FAISS.from_documents) | {lc['documents_per_s']} | {lc['chunks']} | "
+               f"{lc['chunks_per_s']} | {lc['embed_bound_chunks_per_s']} | {lc['fraction_of_embed_bound']:.0%} |"
+               if lc else "| LangChain | not run (--skip-peers) | | | | |")
+    ll_line = (f"| llama.cpp peer (llama-cpp-python 0.3.36 in its own venv, same Q4_1 GGUF, {llama['threads']} threads, exactly {llama['max_new_tokens']} tokens) | "
+               f"{llama['prompt_tokens_per_s']} | {llama['gen_tokens_per_s']} | {llama['ttft_ms_p50']} |"
+               if llama else "| llama.cpp | not run (--skip-peers) | | |")
+    return f"""# Benchmarks
+
+Made by `{command}` (about 40 minutes, most of it the peers and the 1M-chunk build) on
+{m['cpu']}, {m['cores']} cores, {m['memory_mb']:,} MB RAM; Python {m['python']}, torch {m['torch']},
+transformers {m['transformers']}, faiss {m['faiss']}, onnxruntime {m['onnxruntime']}. The machine is
+shared and noisy: compare the ratios, which are measured in the same run. Raw figures:
+[BENCHMARKS.json](BENCHMARKS.json). Tests never assert times. Goals are those of the
+performance issue; where one is missed the gap is stated.
+
+## Ingestion: Groundwork vs LangChain, same files, same embedding model
+{gw['documents']} pages of the Python 3.11 library reference (HTML from Debian's `python3.11-doc`,
+a seeded sample), read from disk by both. Groundwork: the real pipeline (type check,
+parser worker with limits, chunking to 200 word pieces, embedding with the default
+backend `{r['backend']}`, SQLite + FTS5 + FAISS, all committed). The embedding bound is each
+pipeline's own embedder alone on its own chunks.
+
+| pipeline | documents/s | chunks | chunks/s | embed bound (chunks/s) | share of bound |
+|---|---|---|---|---|---|
+| Groundwork (defaults: {gw.get('parse_workers', 1)} parser workers) | **{gw['documents_per_s']}** | {gw['chunks']} | {gw['chunks_per_s']} | {gw['embed_bound_chunks_per_s']} | **{gw['fraction_of_embed_bound']:.0%}** |
+{one_line}{lc_line}
+
+Speed-up on documents/s: **{flat['ingest_speedup_vs_langchain']}×** (goal ≥ 2×); Groundwork at
+{gw['fraction_of_embed_bound']:.0%} of its embedding bound (goal ≥ 80%) with the default settings.
+Parsing the next files overlaps embedding the last ones, but on two cores they share the
+CPU: parsing these pages costs about as much CPU as embedding them, three quarters of it
+spaCy inside unstructured classifying HTML text as title or narrative, so the pipeline
+cannot come close to the bound of an embedder that has both cores to itself. Two parser
+workers (the default; each holds about 0.8 GB) parse while the embedder waits on I/O and
+the other worker: faster than one, at the cost of that memory.
+
+## Embedding backends: torch fp32 vs ONNX Runtime int8
+The same {emb['passages']:,} conflicts passages (every gold passage plus others), batch 32; dense
+exact search for the {emb['queries']:,} conflicts queries; single-query latency over 100 queries.
+
+| backend | chunks/s | query (ms) | nDCG@10 | Recall@5 |
+|---|---|---|---|---|
+| torch fp32 (sentence-transformers) | {emb['torch']['chunks_per_s']} | {emb['torch']['query_ms']} | {emb['torch']['ndcg@10']} | {emb['torch']['recall@5']} |
+| ONNX int8 (rag/onnx_embedding.py) | {emb['onnx-int8']['chunks_per_s']} | {emb['onnx-int8']['query_ms']} | {emb['onnx-int8']['ndcg@10']} | {emb['onnx-int8']['recall@5']} |
+
+Speed-up **{emb['speedup']}×** (goal ≥ 2×), nDCG@10 delta **{emb['ndcg_delta']:+.4f}** (goal within 0.01).
+
+## Generation: transformers vs llama.cpp, same GGUF (SmolLM2-135M-Instruct Q4_1), same prompts
+{gen['prompts']} prompts as the service builds them (system rules, one conflicts passage, the
+question), rendered by the model's chat template; greedy, {gen['max_new_tokens']} new tokens.
+
+| engine | prompt tokens/s | generation tokens/s | time to first token p50 (ms) |
+|---|---|---|---|
+| transformers fp32, {gen['threads']} threads, exactly {gen['max_new_tokens']} tokens | {gen['prompt_tokens_per_s']} | {gen['gen_tokens_per_s']} | {gen['ttft_ms_p50']} |
+{ll_line}
+| Groundwork's default generator ({sgen['engine'].split(' ')[0]} on the float16 copy of the same GGUF), as the service streams it, answers of their own length | {sgen['prompt_tokens_per_s']} | {sgen['gen_tokens_per_s']} | {sgen['ttft_ms_p50']} |
+
+Groundwork's generator decodes within **{_ratio(llama and llama['gen_tokens_per_s'], sgen['gen_tokens_per_s'])}×** of the llama.cpp peer (goal ≤ 1.5×); it
+runs float16 weights where the peer runs 4-bit ones, because the 4-bit weights changed
+answers (README, `RAG_LLM__LLAMACPP_WEIGHTS`).
+
+`gen_tokens_per_s` in BENCHMARKS.json is the service's default generator; transformers
+decodes at {gen['gen_tokens_per_s']} tokens/s, {_ratio(llama and llama['gen_tokens_per_s'], gen['gen_tokens_per_s'])}× slower than llama.cpp,
+which is why the default backend is llama.cpp (the gap goal is 1.5×; transformers with
+fp32 weights does not get there: it stays the backend for other Hugging Face models and
+for LoRA adapters).
+
+## Retrieval latency at scale (query embedding + hybrid search + fetch, top 5)
+Synthetic chunks of ~120 words drawn from the conflicts vocabulary (for FTS5) with random
+unit 384-d vectors; {r['queries']} conflicts questions as queries; default settings.
+
+| chunks | build (s) | p50 (ms) | p95 (ms) | vector index |
+|---|---|---|---|---|
+{rows}
+
+Goal: p50 ≤ 20 ms at 100k chunks: **{r['retrieval'].get('100000', {}).get('p50_ms')} ms**.
+The vector index is the one the service picks by size (below). The lexical side (FTS5
+BM25, function words left out) runs in its own thread while the question is embedded and
+searched in FAISS; at a million chunks BM25 over the long posting lists of this small
+synthetic vocabulary is most of the time. The build writes 100 documents of 1,000 chunks
+per transaction, and each write copies, extends and saves the collection's index (at a
+million chunks that is a 1.7 GB HNSW per write). FAISS single-query exact search over
+100k vectors: {threads['1']} ms with 1 OpenMP thread, {threads['2']} ms with 2 (the
+service sets `RAG_RETRIEVAL__FAISS_THREADS`, default 1, in every searching thread).{rerun_note}
+
+## Approximate index
+The service's own index class (`rag/store/faiss_index.py`) on {ann['vectors']:,} clustered
+synthetic vectors, 200 single queries, one OpenMP thread: exact Flat {ann['flat_ms_per_query']} ms/query;
+HNSW (M={ann['hnsw_M']}, efConstruction={ann.get('efConstruction', 80)}, efSearch={ann['efSearch']}, the defaults)
+{ann['hnsw_ms_per_query']} ms/query, built in {ann['hnsw_build_s']} s on all cores,
+**recall@10 {ann['recall_at_10']}** against exact (goal ≥ 0.95).
+
+| efSearch | ms/query | recall@10 |
+|---|---|---|
+{sweep_rows}
+
+After a fifth of the vectors are replaced ({ann.get('tombstones', 0):,} tombstones: HNSW
+cannot delete, so removed vectors are filtered out of every search until they pass
+`RAG_INDEX__MAX_TOMBSTONES` of the index and it is rebuilt): recall@10
+{ann.get('recall_at_10_with_tombstones')}, {ann.get('hnsw_ms_per_query_with_tombstones')} ms/query.
+Memory: {ann['flat_mb_per_million']:,} MB per million vectors for Flat,
+{ann['hnsw_mb_per_million']:,} MB for HNSW.
+
+The service switches by collection size (`RAG_INDEX__KIND=auto`): exact search below
+`RAG_INDEX__HNSW_ABOVE` (50,000) vectors, where it costs a few milliseconds; HNSW from
+there on, and back to Flat under half of it. `flat` or `hnsw` force one kind. The switch and
+tombstone rebuilds run from SQLite in the writer's thread while readers keep the old snapshot.
+
+## Answers end to end
+{ans['questions']} conflicts questions over {ans['corpus_passages']:,} passages, top-5 retrieval, answers ≤ 64 tokens,
+default settings. In process, one client: **p50 {ans['p50_ms']} ms, p95 {ans['p95_ms']} ms** (goal p50 ≤ 2 s).
+Against `rag serve` on loopback, {conc['clients']} concurrent clients: p50 {conc['p50_ms']} ms, p95 {conc['p95_ms']} ms
+per request (queueing for the one LLM included), {conc['answers_per_s']} answers/s; statuses {conc['statuses']}.
+
+## Startup
+`rag serve` until `/health` answers 200: cold (empty data directory: the GGUF widened to float16 and the
+ONNX export) **{start['cold_s']} s**; warm (models cached, indexes on disk) **{start['warm_s']} s** (goal ≤ 10 s).
+"""
+
+
+def rerender() -> None:
+    """Rewrite BENCHMARKS.md from BENCHMARKS.json (after a change to the text only)."""
+    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
+    flat = {k: v for k, v in payload.items() if k not in ("command", "machine", "details")}
+    (ROOT / "BENCHMARKS.md").write_text(render_markdown(payload["details"], flat, payload["command"]))

@@ -1,0 +1,124 @@
+"""The reading side of the SQLite store: embeddings for FAISS, filters, FTS5 BM25 search,
+chunk rows for results. Mixed into SQLiteStore, whose connection and snapshot it uses."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+
+from rag.clock import utc_iso
+from rag.store.records import document_row
+from rag.types import Chunk, Document, Filters
+
+
+class ChunkReads:
+    """Queries over chunks; every multi-statement read runs in one snapshot."""
+
+    def connection(self) -> sqlite3.Connection:
+        """The calling thread's connection (SQLiteStore provides it)."""
+        raise NotImplementedError
+
+    def snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A read transaction (SQLiteStore provides it)."""
+        raise NotImplementedError
+
+    # -- chunks ------------------------------------------------------------------------
+    def embeddings(self, collection_id: int) -> tuple[int, np.ndarray, np.ndarray]:
+        """(generation, ids, vectors) of a collection, read in one snapshot."""
+        with self.snapshot() as conn:
+            gen = conn.execute("SELECT generation FROM collections WHERE id = ?", (collection_id,)).fetchone()
+            rows = conn.execute(
+                "SELECT id, embedding FROM chunks WHERE collection_id = ? ORDER BY id", (collection_id,)
+            ).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        if rows:
+            vectors = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        else:
+            vectors = np.zeros((0, 0), dtype=np.float32)
+        return int(gen[0]) if gen else 0, ids, vectors
+
+    def chunk_ids(self, collection_id: int) -> set[int]:
+        """The ids of every chunk stored for the collection."""
+        rows = self.connection().execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))
+        return {r[0] for r in rows}
+
+    @staticmethod
+    def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
+        sql, args = "", []  # type: tuple[str, list[Any]]
+        if filters.document_ids is not None:
+            sql += f" AND d.id IN ({','.join('?' * len(filters.document_ids))})"
+            args.extend(filters.document_ids)
+        if filters.exclude_document_ids:
+            sql += f" AND d.id NOT IN ({','.join('?' * len(filters.exclude_document_ids))})"
+            args.extend(filters.exclude_document_ids)
+        for key, value in (filters.metadata or {}).items():
+            sql += " AND json_extract(d.metadata, ?) = ?"
+            args.extend([f'$."{key}"', value])
+        if filters.source is not None:
+            sql += " AND d.source = ?"
+            args.append(filters.source)
+        # ingested_at is stored as UTC ISO-8601 text, which sorts chronologically.
+        if filters.ingested_after is not None:
+            sql += " AND d.ingested_at > ?"
+            args.append(utc_iso(filters.ingested_after))
+        if filters.ingested_before is not None:
+            sql += " AND d.ingested_at < ?"
+            args.append(utc_iso(filters.ingested_before))
+        return sql, args
+
+    def allowed_chunk_ids(self, collection_id: int, filters: Filters) -> list[int]:
+        """Chunk ids that pass the filters (used to restrict the search before ranking)."""
+        where, args = self._filter_sql(filters)
+        sql = "SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.collection_id = ?" + where
+        return [r[0] for r in self.connection().execute(sql, [collection_id, *args])]
+
+    def lexical_search(self, collection_id: int, terms: Sequence[str], k: int,
+                       filters: Filters) -> list[tuple[int, float]]:
+        """BM25 over chunk text (FTS5), filters applied inside the query; best first.
+
+        Scores are returned positive (FTS5's bm25() is lower-is-better).
+        """
+        if not terms or k <= 0:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        where, args = self._filter_sql(filters)
+        # The documents join is only needed by filters; every matching row pays for it.
+        documents = " JOIN documents d ON d.id = k.document_id" if where else ""
+        rows = self.connection().execute(
+            f"""SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f
+                JOIN chunks k ON k.id = f.rowid{documents}
+                WHERE chunks_fts MATCH ? AND k.collection_id = ?{where}
+                ORDER BY score LIMIT ?""",
+            [match, collection_id, *args, k],
+        ).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def chunk_embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored float32 vectors by chunk id; ids that no longer exist are absent."""
+        if not ids:
+            return {}
+        rows = self.connection().execute(
+            f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(ids))})", list(ids))
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+    def load_chunks(self, ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
+        """Chunks by id with their documents; ids that no longer exist are simply absent."""
+        if not ids:
+            return {}
+        rows = self.connection().execute(
+            f"""SELECT k.id AS chunk_id, k.document_id, k.text, k.position, k.page, k.section,
+                       d.*, c.name AS collection_name, 0 AS chunk_count
+                FROM chunks k JOIN documents d ON d.id = k.document_id
+                JOIN collections c ON c.id = d.collection_id
+                WHERE k.id IN ({','.join('?' * len(ids))})""",
+            list(ids),
+        ).fetchall()
+        out: dict[int, tuple[Chunk, Document]] = {}
+        for r in rows:
+            chunk = Chunk(r["chunk_id"], r["document_id"], r["text"], r["position"], r["page"], r["section"])
+            out[chunk.id] = (chunk, document_row(r))
+        return out

@@ -1,0 +1,35 @@
+"""The upload use case: a job around every upload, finished whatever happens."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.pipeline import FileOutcome, IncomingFile
+from ingest.uploads import Uploads, count_outcomes, failures
+from rag.store.jobs import COUNT_KEYS, JobStore
+from rag.store.sqlite import SQLiteStore
+from rag.testing import FailingIngestor
+
+
+@pytest.fixture()
+def jobs(tmp_path) -> JobStore:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store.open()
+    return JobStore(store)
+
+
+def test_a_failing_ingestion_still_finishes_its_job_with_the_reason(jobs: JobStore) -> None:
+    uploads = Uploads(jobs, FailingIngestor(OSError(28, "No space left on device")))
+    with pytest.raises(OSError):
+        uploads.run("c", [IncomingFile("a.md", b"# A\ntext", source="upload")])
+    [job] = jobs.list()
+    assert job.kind == "upload" and job.state == "failed" and job.finished_at is not None
+    assert "No space left on device" in (job.reason or "")
+    assert job.done == 1  # the progress it reported before failing was recorded
+
+
+def test_outcomes_are_counted_once_for_every_key() -> None:
+    outcomes = [FileOutcome("a", "added"), FileOutcome("b", "failed", reason="bad"), FileOutcome("c", "added")]
+    counts = count_outcomes(outcomes)
+    assert set(counts) == set(COUNT_KEYS) and counts["added"] == 2 and counts["failed"] == 1
+    assert failures(outcomes) == [{"file": "b", "reason": "bad"}]
