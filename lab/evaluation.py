@@ -206,7 +206,8 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-REFUSAL_THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.46, 0.47, 0.48, 0.49, 0.5, 0.55)
+# Cosine thresholds (reranker off) are around 0.45-0.5; reranker probabilities around 0.5-0.9.
+REFUSAL_THRESHOLDS = (0.3, 0.4, 0.45, 0.48, 0.5, 0.53, 0.6, 0.7, 0.8, 0.9)
 
 
 def refusal_curve(runtime: Runtime, dataset: Dataset, collection: str, limit: int | None = None,

@@ -119,7 +119,8 @@ def build_runtime(
     if reranker is not None:
         reranker.warm_up()
         retriever = RerankingRetriever(retriever, reranker, settings.rerank.candidates)
-        reader = Reader(reranker, settings.retrieval.reader_units)
+        r = settings.retrieval
+        reader = Reader(reranker, embedder, r.reader_units, r.evidence_margin, r.evidence_floor)
     service = RagService(retriever, generator, options, embedder, reader)
     jobs, sources = JobStore(store), SourceStore(store)
     runner = JobRunner(jobs, Syncer(ingestor, sources, jobs), timedelta(seconds=settings.job_lease_s))

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from lab.evaluation import format_table, write_section
+from rag.answer.service import AskOptions
 from rag.config import Settings
 
 
@@ -18,12 +19,13 @@ def main(results: Path, target: Path) -> None:
     if (results / "refusal.json").exists():
         refusal = json.loads((results / "refusal.json").read_text())
         write_section(target, "refusal", "Top-chunk relevance threshold vs refusals (retrieval only, "
-                      "same questions with and without their gold passage); the default threshold is "
-                      f"{Settings().retrieval.min_score}. Command: `make eval` (`rag eval refusal --dataset "
-                      "DATASET`).\n\n" + format_table(refusal["curve"]))
+                      f"the first {refusal.get('queries', 'N')} questions with and without their gold passage); the "
+                      "relevance is the reranker's probability and the default threshold "
+                      f"{AskOptions.from_settings(Settings()).min_score}. Command: `make eval` (`rag eval "
+                      "refusal --dataset DATASET`).\n\n" + format_table(refusal["curve"]))
     rows = {}
-    for name, label in (("answers.json", "retrieved context, shipped adapter (the default)"),
-                        ("dropgold.json", "--drop-gold (shipped adapter)"),
+    for name, label in (("answers.json", "retrieved context (the defaults: reranker, reader, adapter)"),
+                        ("dropgold.json", "--drop-gold (the defaults)"),
                         ("answers-base.json", "retrieved context, base model (`RAG_LLM__ADAPTER=none`)"),
                         ("dropgold-base.json", "--drop-gold, base model")):
         path = results / name

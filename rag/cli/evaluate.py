@@ -104,7 +104,7 @@ def eval_refusal_cmd(dataset: DatasetOpt, out: Annotated[Path | None, typer.Opti
     runtime, ds, collection = _eval_setup(dataset, data_dir, load_llm=False)
     curve = refusal_curve(runtime, ds, collection, limit, grid)
     typer.echo(format_table(curve))
-    _emit({"dataset": str(dataset), "curve": curve}, out)
+    _emit({"dataset": str(dataset), "queries": limit or len(ds.qrels), "curve": curve}, out)
 
 
 def _office_answers(folder: Path, split: str, out: Path | None, data_dir: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from rag.answer.reader import Reader, Reading, units
+from rag.answer.reader import Reader, Reading, join_units, units
 from rag.types import Chunk, Document, ScoredChunk
 
 
@@ -21,8 +21,13 @@ def test_units_split_sentences_lines_and_table_fields() -> None:
     text = ("prices\nitem: oat flour; unit: 25 kg bag; price in euros: 41.50; lead time in days: 10\n"
             "Orders go to Ada. Invoices go to Ben.")
     got = units(text)
-    assert "item: oat flour; lead time in days: 10" in got and "item: oat flour; price in euros: 41.50" in got
-    assert "Orders go to Ada." in got and "Invoices go to Ben." in got
+    scored = [u.scored for u in got]
+    assert "item: oat flour; lead time in days: 10" in scored and "item: oat flour; price in euros: 41.50" in scored
+    assert "Orders go to Ada." in scored and "Invoices go to Ben." in scored
+    fields = [u for u in got if u.row == "item: oat flour"]
+    # Chosen fields of one row are shown after the row's name once, in document order.
+    assert join_units([fields[1], fields[3]] + [got[-1]]) == \
+        "item: oat flour; unit: 25 kg bag; lead time in days: 10 Invoices go to Ben."
 
 
 def test_an_answer_that_stops_before_the_value_fails_the_check() -> None:

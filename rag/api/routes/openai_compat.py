@@ -126,8 +126,10 @@ async def chat(body: ChatIn, runtime: RuntimeDep, principal: PrincipalDep, reque
 
 def _extra(answer: Answer) -> dict:
     out = AnswerOut.of(answer).model_dump(mode="json")
-    return {"grounded": out["grounded"], "citations": out["citations"], "sources": out["sources"],
-            "timings_ms": out["timings_ms"]}
+    # "answer": the final text, which the value check may have replaced after the streamed
+    # pieces (with the extract of the answer-bearing sentences).
+    return {"answer": out["answer"], "grounded": out["grounded"], "citations": out["citations"],
+            "sources": out["sources"], "timings_ms": out["timings_ms"]}
 
 
 async def _stream(stream: AnswerStream, request: Request, completion_id: str,
