@@ -14,7 +14,6 @@ memory. Files of the first layout (GWFAISS1, no tombstones) are still read.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import numpy as np
 
 from rag import faults
 from rag.errors import IndexCorrupt
+from rag.files import atomic_path
 
 # faiss's SWIG-generated stubs lack most of its classes and overloads: typed as Any here.
 faiss: Any = _faiss
@@ -212,25 +212,12 @@ class FaissIndex:
         tombs = self._tombstones.astype("<i8").tobytes()
         digest = hashlib.sha256(payload + tombs).digest()
         header = _HEADER.pack(MAGIC, generation, len(payload), len(self._tombstones), digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(header)
-                f.write(payload[: len(payload) // 2])
-                faults.hit("faiss_mid_save")  # half a file on disk, not yet renamed
-                f.write(payload[len(payload) // 2:])
-                f.write(tombs)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(header)
+            f.write(payload[: len(payload) // 2])
+            faults.hit("faiss_mid_save")  # half a file on disk, not yet renamed
+            f.write(payload[len(payload) // 2:])
+            f.write(tombs)
 
     @classmethod
     def load(cls, path: Path, dimension: int, ann: AnnParams = AnnParams()) -> tuple["FaissIndex", int]:

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from rag.api.deps import RuntimeDep
+from rag.api.schemas_health import HealthOut
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def health(runtime: RuntimeDep) -> JSONResponse:
     """200 when every collection's FAISS index matches SQLite and the models are loaded; 503 otherwise."""
     collections: list[dict[str, Any]] = []
@@ -49,4 +50,4 @@ def health(runtime: RuntimeDep) -> JSONResponse:
         "data_dir": str(runtime.settings.data_dir.resolve()),
         "collections": collections,
     }
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    return JSONResponse(HealthOut.model_validate(body).model_dump(mode="json"), status_code=200 if healthy else 503)

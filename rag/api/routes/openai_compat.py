@@ -12,15 +12,15 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import PrincipalDep, RuntimeDep, collection_name
 from rag.api.schemas import AnswerOut
+from rag.api.schemas_openai import ChatIn, EmbeddingsIn, Message
 from rag.api.streaming import AnswerStream
 from rag.errors import InvalidInput, NotFound
 from rag.types import Answer
@@ -28,39 +28,6 @@ from rag.types import Answer
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 PREFIX = "groundwork/"
 _FOLLOW_UP = re.compile(r"\b(it|its|he|she|his|her|they|them|their|this|that|these|those|there|one)\b", re.I)
-
-
-class Message(BaseModel):
-    """A chat message; `content` is text or a list of content parts, of which the `text` ones are read."""
-
-    role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = None
-
-    def text(self) -> str:
-        """The message's text: the content string, or the `text` of its parts joined by spaces."""
-        if isinstance(self.content, list):
-            return " ".join(part.get("text", "") for part in self.content if isinstance(part, dict))
-        return self.content or ""
-
-
-class ChatIn(BaseModel):
-    """An OpenAI chat completion request. `model` names the collection to answer from
-    ("groundwork/<collection>" or just "<collection>"); `max_tokens` or `max_completion_tokens`
-    is capped at the server's limit instead of being refused."""
-
-    model: str = Field(..., examples=["groundwork/samples"])
-    messages: list[Message]
-    stream: bool = False
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-
-
-class EmbeddingsIn(BaseModel):
-    """An OpenAI embeddings request of 1 to 2048 texts. The server's embedding model is always
-    used; `model` is only echoed back."""
-
-    input: str | list[str]
-    model: str = "groundwork-embeddings"
 
 
 def _collection(model: str) -> str:

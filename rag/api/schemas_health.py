@@ -1,0 +1,74 @@
+"""The body of GET /health: models, data directory, and each collection's index state."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class EmbeddingHealth(BaseModel):
+    """The embedding model: where it comes from, its backend, vector size and input limit."""
+
+    path: str
+    backend: str
+    dimension: int
+    max_tokens: int
+
+
+class LLMHealth(BaseModel):
+    """The LLM: where it comes from, its backend, the merged LoRA adapter (if any), whether it
+    is loaded, and whether it loads at start."""
+
+    path: str
+    backend: str
+    adapter: str | None
+    loaded: bool
+    preload: bool
+
+
+class RerankerHealth(BaseModel):
+    """The reranker: its trained weights, how many candidates it reads, its refusal threshold."""
+
+    path: str
+    backend: str
+    candidates: int
+    min_score: float
+
+
+class ModelsHealth(BaseModel):
+    """The models in use; `reranker` is null when it is off (RAG_RERANK__MODEL=none)."""
+
+    embedding: EmbeddingHealth
+    llm: LLMHealth
+    reranker: RerankerHealth | None
+
+
+class IndexHealth(BaseModel):
+    """A collection's FAISS snapshot: vectors, the generation it reflects, where it came from
+    (file or rebuild), whether it matches SQLite, its kind and HNSW tombstones."""
+
+    vectors: int | None
+    generation: int | None
+    origin: str
+    in_sync: bool
+    kind: str | None
+    tombstones: int | None
+
+
+class CollectionHealth(BaseModel):
+    """A collection's counts and the state of its index."""
+
+    name: str
+    documents: int
+    chunks: int
+    generation: int
+    index: IndexHealth
+
+
+class HealthOut(BaseModel):
+    """`status` is "ok" (HTTP 200) when every index matches SQLite and the models are loaded,
+    "degraded" (HTTP 503) otherwise."""
+
+    status: str
+    models: ModelsHealth
+    data_dir: str
+    collections: list[CollectionHealth]
