@@ -23,31 +23,29 @@ def main(results: Path, target: Path) -> None:
                       "relevance is the reranker's probability and the default threshold "
                       f"{AskOptions.from_settings(Settings()).min_score}. Command: `make eval` (`rag eval "
                       "refusal --dataset DATASET`).\n\n" + format_table(refusal["curve"]))
-    rows = {}
-    for name, label in (("answers.json", "retrieved context (the defaults: reranker, reader, adapter)"),
-                        ("dropgold.json", "--drop-gold (the defaults)"),
-                        ("answers-base.json", "retrieved context, base model (`RAG_LLM__ADAPTER=none`)"),
-                        ("dropgold-base.json", "--drop-gold, base model")):
-        path = results / name
-        if path.exists():
-            rows[label] = json.loads(path.read_text())["summary"]
+    rows = _summaries(results, (("answers.json", "retrieved context (the defaults: reranker, reader, adapter)"),
+                                ("dropgold.json", "--drop-gold (the defaults)"),
+                                ("answers-base.json", "retrieved context, base model (`RAG_LLM__ADAPTER=none`)"),
+                                ("dropgold-base.json", "--drop-gold, base model")))
     if rows:
         limit = next(iter(rows.values()))["questions"]
         write_section(target, "answers", f"First {limit} questions, default settings otherwise. Command: "
                       f"`make eval` (`rag eval answers --dataset DATASET --limit {limit} [--drop-gold]` with "
                       "`RAG_LLM__ADAPTER=default` and `=none`).\n\n" + format_table(rows))
 
-    office = {}
-    for name, label in (("office-test.json", "test half (default settings)"),
-                        ("office-dev.json", "dev half (default settings)"),
-                        ("office-test-norerank.json", "test half, reranker off (`RAG_RERANK__MODEL=none`)")):
-        path = results / name
-        if path.exists():
-            office[label] = json.loads(path.read_text())["summary"]
+    office = _summaries(results, (("office-test.json", "test half (default settings)"),
+                                  ("office-dev.json", "dev half (default settings)"),
+                                  ("office-test-norerank.json", "test half, reranker off (`RAG_RERANK__MODEL=none`)")))
     if office:
         write_section(target, "office", "The office set (`data/eval/office`: 14 documents of a fictional water "
                       "utility in 9 formats, questions written by hand). Command: `make eval` (`rag eval answers "
                       "--dataset data/eval/office --split test|dev`).\n\n" + format_table(office))
+
+
+def _summaries(results: Path, files: tuple[tuple[str, str], ...]) -> dict[str, dict]:
+    """The summary of each results file that exists, under its row label."""
+    return {label: json.loads((results / name).read_text())["summary"]
+            for name, label in files if (results / name).exists()}
 
 
 if __name__ == "__main__":
