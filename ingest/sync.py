@@ -38,7 +38,7 @@ def list_source(source: Source) -> list[Listed]:
         st = root.stat()
         return [Listed(root.name, root, st.st_size, st.st_mtime_ns)]
     if not root.is_dir():
-        raise NotFound(f"folder {root} does not exist (or is not a folder)")
+        raise NotFound(f"folder {root} does not exist (or is not a folder)", "folder")
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))

@@ -73,7 +73,7 @@ def _scoped(action: str):
     def check(name: Annotated[str, Depends(collection_name)], principal: PrincipalDep) -> str:
         # A key without access learns nothing, not even that the collection exists: 404.
         if not principal.can(action, name):
-            raise NotFound(f"collection {name!r} does not exist")
+            raise NotFound(f"collection {name!r} does not exist", "collection")
         return name
     return check
 

@@ -8,6 +8,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag.api.errors import error_body
+
 # Over-cap bodies up to this size are read and dropped before the 413, so the client can
 # read the answer; bigger ones are refused at once and the connection closed.
 _DRAIN_BYTES = 8 * 1024 * 1024
@@ -105,8 +107,9 @@ class BodyLimits:
                 return
 
     @staticmethod
-    async def _reject(send: Send, status: int, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
+    async def _reject(send: Send, status: int, message: str) -> None:
+        code = "too_large" if status == 413 else "request_timeout"
+        body = json.dumps(error_body(code, message)).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()),

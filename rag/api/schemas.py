@@ -197,12 +197,6 @@ class CollectionsOut(BaseModel):
     collections: list[CollectionOut]
 
 
-class ErrorOut(BaseModel):
-    """The body of an error response: `detail` says what went wrong."""
-
-    detail: str
-
-
 class SourceIn(BaseModel):
     """A folder (synced recursively) or file on the server to keep in sync with a collection,
     manually or on a schedule. With `delete_missing`, the documents of files that have

@@ -98,7 +98,7 @@ class JobStore:
         """The job with this id; NotFound if there is none."""
         row = self.store.connection().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
-            raise NotFound(f"job {job_id!r} does not exist")
+            raise NotFound(f"job {job_id!r} does not exist", "job")
         return _job(row)
 
     def list(self, state: str | None = None, source_id: str | None = None, limit: int = 100) -> list[Job]:

@@ -91,7 +91,7 @@ class KeyStore:
             cur = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                (utc_iso(), key_id))
         if cur.rowcount == 0:
-            raise NotFound(f"key {key_id!r} does not exist or is already revoked")
+            raise NotFound(f"key {key_id!r} does not exist or is already revoked", "key")
 
     def list(self) -> list[dict]:
         """Every key, revoked ones included, oldest first; without secrets or hashes."""

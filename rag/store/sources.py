@@ -95,7 +95,7 @@ class SourceStore:
         """The source with this id; NotFound if there is none."""
         row = self.store.connection().execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
         if row is None:
-            raise NotFound(f"source {source_id!r} does not exist")
+            raise NotFound(f"source {source_id!r} does not exist", "source")
         return _source(row)
 
     def list(self) -> list[Source]:

@@ -134,14 +134,14 @@ class SQLiteStore(ChunkReads):
             (name,),
         ).fetchone()
         if row is None:
-            raise NotFound(f"collection {name!r} does not exist")
+            raise NotFound(f"collection {name!r} does not exist", "collection")
         return collection_row(row)
 
     def collection_id(self, name: str) -> int:
         """The id of a collection, without counting its documents and chunks (per query)."""
         row = self.connection().execute("SELECT id FROM collections WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise NotFound(f"collection {name!r} does not exist")
+            raise NotFound(f"collection {name!r} does not exist", "collection")
         return int(row[0])
 
     def list_collections(self) -> list[CollectionInfo]:
@@ -159,7 +159,7 @@ class SQLiteStore(ChunkReads):
             "SELECT generation FROM collections WHERE id = ?", (collection_id,)
         ).fetchone()
         if row is None:
-            raise NotFound(f"collection id {collection_id} does not exist")
+            raise NotFound(f"collection id {collection_id} does not exist", "collection")
         return int(row[0])
 
     # -- documents ---------------------------------------------------------------------
@@ -188,7 +188,7 @@ class SQLiteStore(ChunkReads):
         """The document with that id in the collection; NotFound otherwise."""
         doc = self._one_document(collection, "id", document_id)
         if doc is None:
-            raise NotFound(f"document {document_id!r} does not exist in collection {collection!r}")
+            raise NotFound(f"document {document_id!r} does not exist in collection {collection!r}", "document")
         return doc
 
     def list_documents(self, collection: str) -> list[Document]:
@@ -267,7 +267,7 @@ class SQLiteStore(ChunkReads):
                 (collection, document_id),
             ).fetchone()
             if row is None:
-                raise NotFound(f"document {document_id!r} does not exist in collection {collection!r}")
+                raise NotFound(f"document {document_id!r} does not exist in collection {collection!r}", "document")
             removed = self._delete_chunks(conn, document_id)
             conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
             generation = self._bump(conn, row[0])

@@ -24,8 +24,8 @@ def test_unsupported_type_is_415_with_supported_list_and_nothing_stored(client: 
     ])
     assert r.status_code == 415, r.text
     body = r.json()
-    assert "report.pdf" in body["detail"]
-    assert any("application/pdf" in t for t in body["supported_types"])
+    assert "report.pdf" in body["error"]["message"]
+    assert any("application/pdf" in t for t in body["error"]["detail"]["supported_types"])
     assert _docs(client) == []  # the good file of the same request was not stored either
 
 
@@ -51,13 +51,13 @@ def test_parse_failure_is_reported_per_file_while_others_succeed(client: TestCli
 def test_only_failures_is_422(client: TestClient) -> None:
     r = client.post(f"/collections/{C}/documents",
                     files=[("files", ("broken.pdf", b"%PDF-1.4\n%%EOF truncated"))])
-    assert r.status_code == 422 and "broken.pdf" in r.json()["detail"]
+    assert r.status_code == 422 and "broken.pdf" in r.json()["error"]["message"]
 
 
 def test_unknown_collection_and_document_are_404(client: TestClient) -> None:
     assert client.get("/collections/nope/documents").status_code == 404
     r = client.post("/collections/nope/query", json={"question": "anything?"})
-    assert r.status_code == 404 and "nope" in r.json()["detail"]
+    assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
     assert client.post("/collections/nope/search", json={"query": "x"}).status_code == 404
     assert client.delete("/collections/nope/documents/doc_x").status_code == 404
 
@@ -67,12 +67,12 @@ def test_bad_names_and_questions_are_400_and_limits_422(client: TestClient) -> N
     assert client.get("/collections/bad name!/documents").status_code == 400
     client.post(f"/collections/{C}/documents", files=[("files", ("q.md", b"# Q\n\nQuokkas live on Rottnest.\n"))])
     r = client.post(f"/collections/{C}/query", json={"question": "x" * 5000})
-    assert r.status_code == 422 and "limit" in r.json()["detail"]
+    assert r.status_code == 422 and "limit" in r.json()["error"]["message"]
     assert client.post(f"/collections/{C}/query", json={"question": "   "}).status_code == 400
     r = client.post(f"/collections/{C}/search", json={"query": "q", "top_k": 10_000})
-    assert r.status_code == 422 and "top_k must be between 1 and" in r.json()["detail"]
+    assert r.status_code == 422 and "top_k must be between 1 and" in r.json()["error"]["message"]
     r = client.post(f"/collections/{C}/query", json={"question": "Where do quokkas live?", "max_tokens": 10**6})
-    assert r.status_code == 422 and "max_tokens" in r.json()["detail"]
+    assert r.status_code == 422 and "max_tokens" in r.json()["error"]["message"]
     assert client.post(f"/collections/{C}/query", json={}).status_code == 422  # schema validation
 
 
@@ -83,10 +83,10 @@ def test_oversized_upload_is_413_before_the_body_is_read(runtime: Runtime) -> No
     with TestClient(create_app(runtime=runtime, settings=settings)) as small:
         big = b"word " * 10_000  # 50 KB
         r = small.post("/collections/caps/documents", files=[("files", ("big.txt", big))])
-        assert r.status_code == 413 and "cap" in r.json()["detail"]
+        assert r.status_code == 413 and "cap" in r.json()["error"]["message"]
         # A file over the per-file cap inside a request under the request cap.
         r = small.post("/collections/caps/documents", files=[("files", ("mid.txt", b"word " * 1500))])
-        assert r.status_code == 413 and "mid.txt" in r.json()["detail"]
+        assert r.status_code == 413 and "mid.txt" in r.json()["error"]["message"]
         assert small.get("/collections/caps/documents").status_code == 404  # nothing created
 
 
@@ -108,7 +108,7 @@ def test_files_per_upload_cap_is_400(runtime: Runtime) -> None:
     with TestClient(create_app(runtime=runtime, settings=settings)) as small:
         files = [("files", (f"f{i}.txt", f"Note {i} about herons.".encode())) for i in range(3)]
         r = small.post("/collections/capsfiles/documents", files=files)
-        assert r.status_code == 400 and "limit is 2" in r.json()["detail"]
+        assert r.status_code == 400 and "limit is 2" in r.json()["error"]["message"]
         assert small.get("/collections/capsfiles/documents").status_code == 404
 
 

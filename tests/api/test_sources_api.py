@@ -61,7 +61,7 @@ def test_answers_follow_the_folder(client: TestClient, runtime: Runtime, tmp_pat
 def test_source_crud_and_errors(client: TestClient, tmp_path: Path) -> None:
     assert client.post("/sources", json={"path": str(tmp_path / "missing"), "collection": "x"}).status_code == 400
     bad = client.post("/sources", json={"path": str(tmp_path), "collection": "x", "schedule": "every minute"})
-    assert bad.status_code == 400 and "cron" in bad.json()["detail"]
+    assert bad.status_code == 400 and "cron" in bad.json()["error"]["message"]
     created = client.post("/sources", json={"path": str(tmp_path), "collection": "crud"}).json()
     sid = created["id"]
     assert created["schedule"] is None and created["delete_missing"] is True

@@ -64,7 +64,7 @@ def test_full_llm_queue_answers_429_with_retry_after(client: TestClient, runtime
         held += 1
     try:
         r = client.post(f"/collections/{C}/query", json={"question": "Which glaze does the Hollin pottery use?"})
-        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "retry" in r.json()["detail"]
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "retry" in r.json()["error"]["message"]
     finally:
         for _ in range(held):
             slots.release()

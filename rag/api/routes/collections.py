@@ -18,12 +18,12 @@ from rag.api.deps import (
     StoreDep,
     WritableCollection,
 )
+from rag.api.errors import errors
 from rag.api.schemas import (
     CollectionOut,
     CollectionsOut,
     DocumentOut,
     DocumentsOut,
-    ErrorOut,
     FileResultOut,
     UploadOut,
 )
@@ -43,14 +43,14 @@ def list_collections(store: StoreDep, principal: PrincipalDep) -> CollectionsOut
 
 
 @router.get("/collections/{name}/documents", response_model=DocumentsOut,
-            responses={404: {"model": ErrorOut}})
+            responses=errors(400, 404))
 def list_documents(name: CollectionName, store: StoreDep) -> DocumentsOut:
     """The documents of a collection, with version and ingestion time."""
     return DocumentsOut(documents=[DocumentOut.of(d) for d in store.list_documents(name)])
 
 
 @router.get("/collections/{name}/documents/{document_id}", response_model=DocumentOut,
-            responses={404: {"model": ErrorOut}})
+            responses=errors(400, 404))
 def get_document(name: CollectionName, document_id: str, store: StoreDep) -> DocumentOut:
     """One document's record."""
     return DocumentOut.of(store.get_document(name, document_id))
@@ -58,7 +58,7 @@ def get_document(name: CollectionName, document_id: str, store: StoreDep) -> Doc
 
 @router.post(
     "/collections/{name}/documents", response_model=UploadOut,
-    responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses=errors(400, 404, 413, 415, 422),
 )
 def upload_documents(
     name: WritableCollection,
@@ -92,7 +92,7 @@ def upload_documents(
 
 
 @router.delete("/collections/{name}/documents/{document_id}", status_code=204,
-               responses={404: {"model": ErrorOut}})
+               responses=errors(400, 404))
 def delete_document(name: WritableCollection, document_id: str, ingestor: IngestorDep) -> None:
     """Delete a document; it cannot be retrieved once this returns."""
     ingestor.delete(name, document_id)

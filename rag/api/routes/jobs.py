@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from rag.api.deps import RuntimeDep, require_admin
-from rag.api.schemas import ErrorOut, JobOut, JobsOut
+from rag.api.errors import errors
+from rag.api.schemas import JobOut, JobsOut
 
-router = APIRouter(tags=["jobs"], dependencies=[Depends(require_admin)])
+router = APIRouter(tags=["jobs"], dependencies=[Depends(require_admin)], responses=errors(403))
 
 
 @router.get("/jobs", response_model=JobsOut)
@@ -17,14 +18,14 @@ def list_jobs(runtime: RuntimeDep, state: str | None = None, source_id: str | No
     return JobsOut(jobs=[JobOut.of(j) for j in runtime.jobs.list(state, source_id, min(max(limit, 1), 1000))])
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404))
 def get_job(job_id: str, runtime: RuntimeDep) -> JobOut:
     """One job: its state, per-file counts, errors and progress. 404 if there is no job with this id."""
     return JobOut.of(runtime.jobs.get(job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut,
-             responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+             responses=errors(400, 404))
 def cancel_job(job_id: str, runtime: RuntimeDep) -> JobOut:
     """Queued jobs stop at once; a running job stops after its current file."""
     return JobOut.of(runtime.jobs.request_cancel(job_id))

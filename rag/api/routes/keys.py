@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from rag.api.deps import RuntimeDep, require_admin
-from rag.api.schemas import ErrorOut
+from rag.api.errors import errors
 
-router = APIRouter(tags=["keys"], dependencies=[Depends(require_admin)])
+router = APIRouter(tags=["keys"], dependencies=[Depends(require_admin)], responses=errors(403))
 
 
 class KeyIn(BaseModel):
@@ -26,7 +26,7 @@ class KeyCreated(BaseModel):
     key: str = Field(..., description="shown only now; store it safely")
 
 
-@router.post("/keys", response_model=KeyCreated, status_code=201, responses={400: {"model": ErrorOut}})
+@router.post("/keys", response_model=KeyCreated, status_code=201, responses=errors(400))
 def create_key(body: KeyIn, runtime: RuntimeDep) -> KeyCreated:
     """Create an API key with the given scopes. The response holds the key itself, which is
     never shown again (only its hash is stored). 400 if no scope is given or one is malformed."""
@@ -40,7 +40,7 @@ def list_keys(runtime: RuntimeDep) -> dict:
     return {"keys": runtime.keys.list()}
 
 
-@router.delete("/keys/{key_id}", status_code=204, responses={404: {"model": ErrorOut}})
+@router.delete("/keys/{key_id}", status_code=204, responses=errors(404))
 def revoke_key(key_id: str, runtime: RuntimeDep) -> None:
     """Revoke a key: requests sending it get 401 from now on. 404 if the key does not exist or
     is already revoked."""

@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import PrincipalDep, RuntimeDep, collection_name
+from rag.api.errors import errors
 from rag.api.schemas import AnswerOut
 from rag.api.schemas_openai import ChatIn, EmbeddingsIn, Message
 from rag.api.streaming import AnswerStream
@@ -54,7 +55,7 @@ def models(runtime: RuntimeDep, principal: PrincipalDep) -> dict:
         for c in runtime.store.list_collections() if principal.can("read", c.name)]}
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", responses=errors(400, 503))
 def embeddings(body: EmbeddingsIn, runtime: RuntimeDep, _: PrincipalDep) -> dict:
     """The embedding model (normalised vectors)."""
     texts = [body.input] if isinstance(body.input, str) else body.input
@@ -67,12 +68,12 @@ def embeddings(body: EmbeddingsIn, runtime: RuntimeDep, _: PrincipalDep) -> dict
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", responses=errors(400, 404, 429, 503))
 async def chat(body: ChatIn, runtime: RuntimeDep, principal: PrincipalDep, request: Request):
     """Answer the last user message from the collection named by `model`."""
     collection = _collection(body.model)
     if not principal.can("read", collection):
-        raise NotFound(f"collection {collection!r} does not exist")
+        raise NotFound(f"collection {collection!r} does not exist", "collection")
     question = standalone_question(body.messages)
     # OpenAI clients send generous caps (4096...); here they are an upper bound, not an error.
     requested = body.max_completion_tokens or body.max_tokens

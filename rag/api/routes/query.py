@@ -10,7 +10,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CollectionName, ServiceDep
-from rag.api.schemas import AnswerOut, ErrorOut, FiltersIn, QueryIn, SearchHitOut, SearchIn, SearchOut
+from rag.api.errors import errors
+from rag.api.schemas import AnswerOut, FiltersIn, QueryIn, SearchHitOut, SearchIn, SearchOut
 from rag.api.streaming import AnswerStream
 from rag.types import Answer, Filters
 
@@ -27,8 +28,7 @@ def _filters(f: FiltersIn) -> Filters:
 
 
 @router.post("/collections/{name}/query", response_model=AnswerOut,
-             responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut},
-                         200: {"content": {"text/event-stream": {}}}})
+             responses={**errors(400, 404, 429, 503), 200: {"content": {"text/event-stream": {}}}})
 async def query(name: CollectionName, body: QueryIn, service: ServiceDep, request: Request):
     """Answer a question from the collection's documents, citing the passages used as [n].
 
@@ -58,7 +58,7 @@ async def _sse(stream: AnswerStream, request: Request) -> AsyncIterator[bytes]:
 
 
 @router.post("/collections/{name}/search", response_model=SearchOut,
-             responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+             responses=errors(400, 404, 503))
 def search(name: CollectionName, body: SearchIn, service: ServiceDep) -> SearchOut:
     """The ranked chunks for a query, without calling the LLM."""
     hits = service.search(name, body.query, body.top_k, _filters(body.filters), body.mode)

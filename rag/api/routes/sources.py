@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends
 
 from ingest.scheduler import parse_cron
 from rag.api.deps import RuntimeDep, collection_name, require_admin
-from rag.api.schemas import ErrorOut, JobRef, SourceIn, SourceOut, SourcePatch, SourcesOut
+from rag.api.errors import errors
+from rag.api.schemas import JobRef, SourceIn, SourceOut, SourcePatch, SourcesOut
 from rag.errors import InvalidInput
 
-router = APIRouter(tags=["sources"], dependencies=[Depends(require_admin)])
+router = APIRouter(tags=["sources"], dependencies=[Depends(require_admin)], responses=errors(403))
 
 
-@router.post("/sources", response_model=SourceOut, status_code=201, responses={400: {"model": ErrorOut}})
+@router.post("/sources", response_model=SourceOut, status_code=201, responses=errors(400))
 def add_source(body: SourceIn, runtime: RuntimeDep) -> SourceOut:
     """Register a folder (recursive) or a file; its first sync is queued at once."""
     collection_name(body.collection)
@@ -40,13 +41,13 @@ def list_sources(runtime: RuntimeDep) -> SourcesOut:
     return SourcesOut(sources=[SourceOut(**asdict(s)) for s in runtime.sources.list()])
 
 
-@router.get("/sources/{source_id}", response_model=SourceOut, responses={404: {"model": ErrorOut}})
+@router.get("/sources/{source_id}", response_model=SourceOut, responses=errors(404))
 def get_source(source_id: str, runtime: RuntimeDep) -> SourceOut:
     """One source. 404 if there is no source with this id."""
     return SourceOut(**asdict(runtime.sources.get(source_id)))
 
 
-@router.patch("/sources/{source_id}", response_model=SourceOut, responses={404: {"model": ErrorOut}})
+@router.patch("/sources/{source_id}", response_model=SourceOut, responses=errors(400, 404))
 def patch_source(source_id: str, body: SourcePatch, runtime: RuntimeDep) -> SourceOut:
     """Change globs, schedule (null removes it) or delete_missing."""
     changes = body.model_dump(exclude_unset=True)
@@ -57,7 +58,7 @@ def patch_source(source_id: str, body: SourcePatch, runtime: RuntimeDep) -> Sour
     return SourceOut(**asdict(source))
 
 
-@router.delete("/sources/{source_id}", status_code=204, responses={404: {"model": ErrorOut}})
+@router.delete("/sources/{source_id}", status_code=204, responses=errors(404))
 def delete_source(source_id: str, runtime: RuntimeDep) -> None:
     """Stop syncing a source. Its documents stay in the collection (delete them explicitly)."""
     runtime.sources.remove(source_id)
@@ -65,7 +66,7 @@ def delete_source(source_id: str, runtime: RuntimeDep) -> None:
 
 
 @router.post("/sources/{source_id}/sync", response_model=JobRef, status_code=202,
-             responses={404: {"model": ErrorOut}})
+             responses=errors(404))
 def sync_source(source_id: str, runtime: RuntimeDep) -> JobRef:
     """Queue a sync now (or return the one already queued or running)."""
     job = runtime.scheduler.enqueue(source_id)
