@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -168,8 +168,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     # With an admin key set, every request needs `Authorization: Bearer KEY`; without one,
-    # auth is off and the server refuses any address but loopback.
-    admin_key: str | None = None
+    # auth is off and the server refuses any address but loopback. A secret: repr, logs and
+    # dumps of the settings show "**********", never the key.
+    admin_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # Ingest data/samples/ into the "samples" collection when the data directory is empty.

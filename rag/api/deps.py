@@ -51,7 +51,7 @@ def get_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send `Authorization: Bearer KEY`")
     key = key.strip()
-    if hmac.compare_digest(key, settings.admin_key):
+    if hmac.compare_digest(key.encode(), settings.admin_key.get_secret_value().encode()):
         return ADMIN
     principal = request.app.state.runtime.keys.verify(key)
     if principal is None:

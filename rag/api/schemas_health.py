@@ -1,4 +1,5 @@
-"""The body of GET /health: models, data directory, and each collection's index state."""
+"""The bodies of GET /health (liveness, no key) and GET /health/details (models, data
+directory for admins, and the index state of each collection the key may read)."""
 
 from __future__ import annotations
 
@@ -64,11 +65,20 @@ class CollectionHealth(BaseModel):
     index: IndexHealth
 
 
-class HealthOut(BaseModel):
-    """`status` is "ok" (HTTP 200) when every index matches SQLite and the models are loaded,
-    "degraded" (HTTP 503) otherwise."""
+class LivenessOut(BaseModel):
+    """`status` is "ok" (HTTP 200) when every index matches the store and the models are
+    loaded, "degraded" (HTTP 503) otherwise. Names nothing, so it needs no key."""
 
     status: str
+    version: str
+
+
+class HealthOut(BaseModel):
+    """The detailed view: `status` as in GET /health; `data_dir` only for admin keys (null
+    otherwise); `collections` only those the key may read."""
+
+    status: str
+    version: str
     models: ModelsHealth
-    data_dir: str
+    data_dir: str | None
     collections: list[CollectionHealth]

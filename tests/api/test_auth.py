@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from rag.api.app import create_app
@@ -19,7 +20,7 @@ ADMIN = "admin-secret-for-tests"
 
 @pytest.fixture(scope="module")
 def api(runtime: Runtime) -> Iterator[TestClient]:
-    settings = runtime.settings.model_copy(update={"admin_key": ADMIN})
+    settings = runtime.settings.model_copy(update={"admin_key": SecretStr(ADMIN)})
     with TestClient(create_app(runtime=runtime, settings=settings)) as c:
         yield c
 
@@ -47,7 +48,32 @@ def test_missing_or_wrong_key_is_401(api: TestClient) -> None:
     assert api.get("/collections").status_code == 401
     r = api.get("/collections", headers=auth("gw_not-a-key"))
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-    assert api.get("/health").status_code in (200, 503)  # health stays open
+    assert api.get("/health").status_code in (200, 503)  # liveness stays open
+    assert api.get("/health/details").status_code == 401
+
+
+def test_health_names_nothing_without_a_key_and_only_own_collections_with_one(api: TestClient, keys: dict) -> None:
+    bare = api.get("/health")
+    assert set(bare.json()) == {"status", "version"}
+    assert "alpha" not in bare.text and "data" not in bare.text
+    reader = api.get("/health/details", headers=auth(keys["reader"]))
+    assert reader.status_code in (200, 503), reader.text
+    assert [c["name"] for c in reader.json()["collections"]] == ["alpha"]
+    assert reader.json()["data_dir"] is None  # the path is for admins only
+    admin = api.get("/health/details", headers=auth(ADMIN)).json()
+    assert {"alpha", "beta"} <= {c["name"] for c in admin["collections"]} and admin["data_dir"]
+
+
+def test_the_admin_key_never_appears_in_settings_dumps_logs_or_health(api: TestClient, keys: dict,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    settings = api.app.state.settings
+    assert ADMIN not in repr(settings) and ADMIN not in str(settings.model_dump())
+    assert ADMIN not in settings.model_dump_json()
+    with caplog.at_level("DEBUG"):
+        api.post("/collections/alpha/search", headers=auth(ADMIN), json={"query": "vault"})
+        api.get("/collections", headers=auth("wrong-" + ADMIN))
+        text = api.get("/health/details", headers=auth(ADMIN)).text
+    assert ADMIN not in text and ADMIN not in caplog.text
 
 
 def test_a_key_sees_only_its_collections(api: TestClient, keys: dict) -> None:

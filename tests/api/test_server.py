@@ -24,7 +24,7 @@ def test_samples_are_ingested_on_an_empty_data_dir(server: Server) -> None:
     assert status == 200
     samples = next(c for c in body["collections"] if c["name"] == "samples")
     assert samples["documents"] == len([p for p in (ROOT / "data" / "samples").iterdir() if p.is_file()])
-    _, health = server.call("GET", "/health")
+    _, health = server.call("GET", "/health/details")
     assert health["status"] == "ok" and health["data_dir"] == str(server.data_dir.resolve())
     assert (server.data_dir / "groundwork.sqlite3").exists() and list((server.data_dir / "index").glob("*.faiss"))
 

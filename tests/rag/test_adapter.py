@@ -44,7 +44,7 @@ def test_the_default_runtime_runs_the_shipped_adapter_and_none_turns_it_off(
     assert LLMSettings().adapter == "default"  # the default, whatever RAG_LLM__ADAPTER says here
     expected = resolve_adapter(runtime.settings.llm.adapter, "default")  # DEFAULT_ADAPTER unless overridden
     assert runtime.generator.adapter == expected and runtime.generator.backend == "llamacpp"
-    health = client.get("/health").json()["models"]["llm"]["adapter"]
+    health = client.get("/health/details").json()["models"]["llm"]["adapter"]
     assert health == (str(expected) if expected else None)
     off = make_generator(Settings(data_dir=runtime.settings.data_dir, llm={"adapter": "none"}))
     assert off.adapter is None and off.backend == "llamacpp"

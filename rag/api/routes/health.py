@@ -1,4 +1,4 @@
-"""Liveness and state of models and indexes."""
+"""Liveness (no key) and the detailed state of models and indexes (a key; scoped)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,29 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from rag.api.deps import RuntimeDep
-from rag.api.schemas_health import HealthOut
+from rag import __version__
+from rag.api.deps import PrincipalDep, RuntimeDep
+from rag.api.schemas_health import HealthOut, LivenessOut
+from rag.bootstrap import Runtime
+from rag.store.keys import Principal
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
-def health(runtime: RuntimeDep) -> JSONResponse:
-    """200 when every collection's FAISS index matches SQLite and the models are loaded; 503 otherwise."""
-    collections: list[dict[str, Any]] = []
+def _collections(runtime: Runtime, principal: Principal | None) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether everything is in sync, and the index state of the collections `principal` may
+    read (none when it is None: the health verdict still covers every collection)."""
     # With RAG_LLM__PRELOAD=false the LLM loads at the first question; not loaded yet is fine.
     healthy = runtime.generator.ready or not runtime.settings.llm.preload
+    states = {s.collection_id: s for s in runtime.indexes.states()}
+    out: list[dict[str, Any]] = []
     for info in runtime.store.list_collections():
-        state = next((s for s in runtime.indexes.states() if s.collection_id == info.id), None)
+        state = states.get(info.id)
         in_sync = state is not None and state.generation == info.generation and state.vectors == info.chunk_count
         healthy &= in_sync or state is None
-        collections.append({
+        if principal is None or not principal.can("read", info.name):
+            continue
+        out.append({
             "name": info.name, "documents": info.document_count, "chunks": info.chunk_count,
             "generation": info.generation,
             "index": {"vectors": state.vectors if state else None,
@@ -32,8 +38,27 @@ def health(runtime: RuntimeDep) -> JSONResponse:
                       "kind": state.kind if state else None,
                       "tombstones": state.tombstones if state else None},
         })
+    return healthy, out
+
+
+@router.get("/health", response_model=LivenessOut, responses={503: {"model": LivenessOut}})
+def health(runtime: RuntimeDep) -> JSONResponse:
+    """Liveness for load balancers, no key needed: 200 when every index matches the store and
+    the models are loaded, 503 otherwise. Names no collection and no path."""
+    healthy, _ = _collections(runtime, None)
+    body = LivenessOut(status="ok" if healthy else "degraded", version=__version__)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
+
+
+@router.get("/health/details", response_model=HealthOut, responses={503: {"model": HealthOut}})
+def health_details(runtime: RuntimeDep, principal: PrincipalDep) -> JSONResponse:
+    """Models and the index state of each collection this key may read; the data directory
+    for admin keys only. Same status as GET /health."""
+    healthy, collections = _collections(runtime, principal)
+    reranker = runtime.reranker
     body = {
         "status": "ok" if healthy else "degraded",
+        "version": __version__,
         "models": {
             "embedding": {"path": runtime.embedder.model_path, "backend": runtime.embedder.backend,
                           "dimension": runtime.embedder.dimension,
@@ -42,12 +67,12 @@ def health(runtime: RuntimeDep) -> JSONResponse:
                     "adapter": str(runtime.generator.adapter) if runtime.generator.adapter else None,
                     "loaded": runtime.generator.ready,
                     "preload": runtime.settings.llm.preload},
-            "reranker": ({"path": str(runtime.reranker.adapter_dir), "backend": runtime.reranker.backend,
+            "reranker": ({"path": str(reranker.adapter_dir), "backend": reranker.backend,
                           "candidates": runtime.settings.rerank.candidates,
                           "min_score": runtime.settings.rerank.min_score}
-                         if runtime.reranker is not None else None),
+                         if reranker is not None else None),
         },
-        "data_dir": str(runtime.settings.data_dir.resolve()),
+        "data_dir": str(runtime.settings.data_dir.resolve()) if principal.admin else None,
         "collections": collections,
     }
     return JSONResponse(HealthOut.model_validate(body).model_dump(mode="json"), status_code=200 if healthy else 503)
