@@ -9,6 +9,7 @@ from datetime import timedelta, timezone
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from ingest.heartbeat import Heartbeat
 from ingest.sync import Syncer
 from rag.clock import utc_now
 from rag.errors import InvalidInput
@@ -39,7 +40,6 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._current: str | None = None
 
     def recover(self) -> list[tuple[Job, Job | None]]:
         """Fail jobs whose process died and queue their retries."""
@@ -50,11 +50,10 @@ class JobRunner:
         return recovered
 
     def start(self) -> None:
-        """Recover stale jobs, then start the worker and heartbeat threads (daemons)."""
+        """Recover stale jobs, then start the worker thread (a daemon)."""
         self.recover()
         self._thread = threading.Thread(target=self._loop, name="groundwork-jobs", daemon=True)
         self._thread.start()
-        threading.Thread(target=self._beat, name="groundwork-heartbeat", daemon=True).start()
 
     def wake(self) -> None:
         """Tell the worker a job was queued, so it does not wait out its one-second poll."""
@@ -89,23 +88,14 @@ class JobRunner:
             self._wake.clear()
 
     def _run(self, job: Job) -> Job:
-        self._current = job.id
         try:
             if job.kind != "sync":
                 return self.jobs.finish(job.id, "failed", f"job kind {job.kind!r} cannot be run")
-            return self.syncer.run(job)
+            with Heartbeat(self.jobs, job.id, self.heartbeat_s):
+                return self.syncer.run(job)
         except Exception as exc:  # the job fails with the reason; the runner lives on
             log.exception("job %s failed", job.id)
             return self.jobs.finish(job.id, "failed", f"{type(exc).__name__}: {exc}")
-        finally:
-            self._current = None
-
-    def _beat(self) -> None:
-        # Separate from progress updates: parsing one large file may take longer than a lease.
-        while not self._stop.wait(self.heartbeat_s):
-            current = self._current
-            if current:
-                self.jobs.heartbeat(current)
 
 
 class Scheduler:
@@ -119,13 +109,12 @@ class Scheduler:
         self._aps = BackgroundScheduler(timezone=timezone.utc)
 
     def enqueue(self, source_id: str) -> Job:
-        """Queue a sync unless one is queued or running for this source (one at a time)."""
+        """Queue a sync unless one is queued or running for this source (one at a time, decided
+        in one transaction: a cron tick racing a manual sync gets the same job)."""
         source = self.sources.get(source_id)
-        active = self.jobs.active_for_source(source_id)
-        if active is not None:
-            return active
-        job = self.jobs.create("sync", source.collection, source.id)
-        self.runner.wake()
+        job, created = self.jobs.enqueue_sync(source.collection, source.id)
+        if created:
+            self.runner.wake()
         return job
 
     def start(self) -> None:

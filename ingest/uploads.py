@@ -1,8 +1,9 @@
 """The upload use case: a job around one batch of files, whatever calls it (route, CLI).
 
-The job is started, follows the files' progress (each progress write is also the job's
-heartbeat), records every file's outcome and is finished in `finally`: if ingestion raises,
-the job ends "failed" with the reason instead of staying "running" for ever.
+The job is started, beats its heartbeat from its own thread while the files are parsed
+and embedded (one large file may take longer than the lease), records every file's outcome
+and is finished in `finally`: if ingestion raises, the job ends "failed" with the reason
+instead of staying "running" for ever.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ingest.heartbeat import Heartbeat
 from ingest.pipeline import FileOutcome, IncomingFile, Ingestor
 from rag.store.jobs import COUNT_KEYS, JobStore
 
@@ -43,9 +45,11 @@ class UploadResult:
 class Uploads:
     """Runs uploads as jobs; the routes and the CLI only translate."""
 
-    def __init__(self, jobs: JobStore, ingestor: Ingestor):
+    def __init__(self, jobs: JobStore, ingestor: Ingestor, heartbeat_s: float = 15.0):
+        """Jobs go to `jobs`, files to `ingestor`; the heartbeat beats every `heartbeat_s` s."""
         self.jobs = jobs
         self.ingestor = ingestor
+        self.heartbeat_s = heartbeat_s
 
     def run(self, collection: str, files: list[IncomingFile]) -> UploadResult:
         """Ingest `files` into `collection` under a new upload job (finished whatever happens)."""
@@ -55,11 +59,11 @@ class Uploads:
         reason: str | None = "ingestion stopped before it finished"
 
         def progress(done: int) -> None:
-            # Each progress write is also the job's heartbeat.
             self.jobs.progress(job.id, done=done, total=len(files), counts={}, errors=[])
 
         try:
-            outcomes = self.ingestor.ingest_many(collection, files, progress=progress)
+            with Heartbeat(self.jobs, job.id, self.heartbeat_s):
+                outcomes = self.ingestor.ingest_many(collection, files, progress=progress)
             self.jobs.progress(job.id, done=len(outcomes), total=len(files), counts=count_outcomes(outcomes),
                                errors=failures(outcomes))
             result = UploadResult(job.id, outcomes)

@@ -91,3 +91,20 @@ class FailingIngestor:
         if progress is not None:
             progress(1)
         raise self.error
+
+
+class SlowIngestor:
+    """An ingestor that takes `seconds` per batch without reporting progress, like one large
+    PDF being parsed: for tests of the heartbeat that keeps such a job alive."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def ingest_many(self, collection: str, files, progress=None, batch_chunks: int = 512):
+        """Sleep, then report every file unchanged."""
+        import time
+
+        from ingest.pipeline import FileOutcome
+
+        time.sleep(self.seconds)
+        return [FileOutcome(f.name, "unchanged") for f in files]

@@ -35,10 +35,26 @@ MIGRATIONS = (
         )""",
         """CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state)""",
     )),
+    # One queued-or-running sync per source, enforced by the database: a cron tick racing
+    # `POST /sources/{id}/sync` (or another process) cannot queue a second one. Duplicates
+    # an older release may have left are cancelled first, keeping the oldest.
+    Migration(3, "jobs: one active sync per source", (
+        """UPDATE jobs SET state = 'cancelled', reason = 'duplicate of an earlier queued sync'
+           WHERE kind = 'sync' AND state = 'queued' AND EXISTS (
+               SELECT 1 FROM jobs AS older WHERE older.kind = 'sync' AND older.source_id = jobs.source_id
+               AND older.state IN ('queued', 'running') AND older.id != jobs.id
+               AND (older.state = 'running' OR older.created_at < jobs.created_at
+                    OR (older.created_at = jobs.created_at AND older.id < jobs.id)))""",
+        """CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_sync ON jobs(source_id)
+           WHERE kind = 'sync' AND state IN ('queued', 'running')""",
+    )),
 )
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
+# A job's state only moves forward: queued -> running -> one of FINAL (or queued -> cancelled).
+# Every UPDATE of `state` below says which states it may leave, so a late writer (a worker
+# whose job was declared dead, a second finish) changes nothing.
 COUNT_KEYS = ("added", "updated", "unchanged", "deleted", "failed")
 
 
@@ -84,15 +100,32 @@ class JobStore:
     def create(self, kind: str, collection: str, source_id: str | None = None,
                retry_of: str | None = None) -> Job:
         """Insert a queued job with zeroed counts and return it."""
-        job_id = "job_" + uuid.uuid4().hex[:16]
         with self.store.write() as conn:
-            conn.execute(
-                """INSERT INTO jobs(id, kind, source_id, collection, state, counts, created_at, retry_of)
-                   VALUES (?,?,?,?, 'queued', ?, ?, ?)""",
-                (job_id, kind, source_id, collection, json.dumps(dict.fromkeys(COUNT_KEYS, 0)),
-                 utc_iso(), retry_of),
-            )
+            job_id = self._insert(conn, kind, collection, source_id, retry_of)
         return self.get(job_id)
+
+    def enqueue_sync(self, collection: str, source_id: str, retry_of: str | None = None) -> tuple[Job, bool]:
+        """The source's queued or running sync, or a new queued one: (job, created).
+
+        Check and insert are one write transaction (BEGIN IMMEDIATE excludes other writers,
+        in this process and others), and the unique index of migration 3 backs it up.
+        """
+        with self.store.write() as conn:
+            row = conn.execute(
+                "SELECT id FROM jobs WHERE kind = 'sync' AND source_id = ? AND state IN ('queued', 'running') "
+                "ORDER BY created_at LIMIT 1", (source_id,)).fetchone()
+            job_id = row[0] if row else self._insert(conn, "sync", collection, source_id, retry_of)
+        return self.get(job_id), row is None
+
+    @staticmethod
+    def _insert(conn, kind: str, collection: str, source_id: str | None, retry_of: str | None) -> str:
+        job_id = "job_" + uuid.uuid4().hex[:16]
+        conn.execute(
+            """INSERT INTO jobs(id, kind, source_id, collection, state, counts, created_at, retry_of)
+               VALUES (?,?,?,?, 'queued', ?, ?, ?)""",
+            (job_id, kind, source_id, collection, json.dumps(dict.fromkeys(COUNT_KEYS, 0)), utc_iso(), retry_of),
+        )
+        return job_id
 
     def get(self, job_id: str) -> Job:
         """The job with this id; NotFound if there is none."""
@@ -117,14 +150,6 @@ class JobStore:
         args.append(limit)
         return [_job(r) for r in self.store.connection().execute(sql, args)]
 
-    def active_for_source(self, source_id: str) -> Job | None:
-        """The oldest queued or running job of a source, or None."""
-        row = self.store.connection().execute(
-            "SELECT * FROM jobs WHERE source_id = ? AND state IN ('queued', 'running') ORDER BY created_at LIMIT 1",
-            (source_id,),
-        ).fetchone()
-        return _job(row) if row else None
-
     def claim_next(self) -> Job | None:
         """Move the oldest queued job to running (atomically) and return it."""
         with self.store.write() as conn:
@@ -138,23 +163,27 @@ class JobStore:
             )
         return self.get(row[0])
 
-    def start(self, job_id: str) -> None:
-        """Mark a job running now, without claiming it (uploads run in the request, not the runner)."""
+    def start(self, job_id: str) -> bool:
+        """Mark a queued job running now, without claiming it (uploads run in the request, not
+        the runner). False if it was not queued any more (cancelled meanwhile)."""
         now = utc_iso()
         with self.store.write() as conn:
-            conn.execute("UPDATE jobs SET state = 'running', started_at = ?, heartbeat_at = ? WHERE id = ?",
-                         (now, now, job_id))
+            cur = conn.execute("UPDATE jobs SET state = 'running', started_at = ?, heartbeat_at = ? "
+                               "WHERE id = ? AND state = 'queued'", (now, now, job_id))
+        return cur.rowcount == 1
 
     def progress(self, job_id: str, *, done: int, total: int | None, counts: dict[str, int],
                  errors: _Errors) -> bool:
-        """Record progress and beat the heart; returns True if cancellation was requested."""
+        """Record progress and beat the heart; returns True if the job should stop: cancellation
+        was requested, or it is not running any more (declared dead, or already ended)."""
         with self.store.write() as conn:
             conn.execute(
-                "UPDATE jobs SET done = ?, total = ?, counts = ?, errors = ?, heartbeat_at = ? WHERE id = ?",
+                "UPDATE jobs SET done = ?, total = ?, counts = ?, errors = ?, heartbeat_at = ? "
+                "WHERE id = ? AND state = 'running'",
                 (done, total, json.dumps(counts), json.dumps(errors), utc_iso(), job_id),
             )
-            row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return bool(row and row[0])
+            row = conn.execute("SELECT cancel_requested, state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row is None or bool(row[0]) or row[1] != "running"
 
     def heartbeat(self, job_id: str) -> None:
         """Refresh a job's heartbeat; does nothing unless the job is running."""
@@ -163,12 +192,14 @@ class JobStore:
                          (utc_iso(), job_id))
 
     def finish(self, job_id: str, state: str, reason: str | None = None) -> Job:
-        """Put a job in a final state (succeeded, failed or cancelled) with an optional reason.
-        ValueError for any other state."""
+        """Put a queued or running job in a final state (succeeded, failed or cancelled) with an
+        optional reason, and return it. A job already in a final state keeps it (a job declared
+        dead is not flipped back by its late worker). ValueError for a state that is not final."""
         if state not in FINAL:
             raise ValueError(f"not a final state: {state}")
         with self.store.write() as conn:
-            conn.execute("UPDATE jobs SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
+            conn.execute("UPDATE jobs SET state = ?, reason = ?, finished_at = ? "
+                         "WHERE id = ? AND state IN ('queued', 'running')",
                          (state, reason, utc_iso(), job_id))
         return self.get(job_id)
 
@@ -186,17 +217,21 @@ class JobStore:
 
     def recover_stale(self, lease: timedelta) -> _Recovered:
         """Jobs left running by a dead process: mark failed, re-queue a retry (sync jobs)."""
-        cutoff = utc_now() - lease
-        stale = [
-            j for j in self.list(state="running", limit=10_000)
-            if j.heartbeat_at is None or j.heartbeat_at < cutoff
-        ]
+        cutoff = utc_iso(utc_now() - lease)
         out = []
-        for job in stale:
-            self.finish(job.id, "failed", "the process running this job died (heartbeat expired); re-queued")
+        for job in self.list(state="running", limit=10_000):
+            # Declared dead only if the heartbeat is still old at the moment of the write.
+            with self.store.write() as conn:
+                cur = conn.execute(
+                    "UPDATE jobs SET state = 'failed', finished_at = ?, reason = ? WHERE id = ? AND state = 'running' "
+                    "AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
+                    (utc_iso(), "the process running this job died (heartbeat expired)"
+                     + ("; re-queued" if job.kind == "sync" else ""), job.id, cutoff))
+            if cur.rowcount != 1:
+                continue
             retry = None
             if job.kind == "sync" and job.source_id:
-                retry = self.create("sync", job.collection, job.source_id, retry_of=job.id)
+                retry, _ = self.enqueue_sync(job.collection, job.source_id, retry_of=job.id)
             out.append((self.get(job.id), retry))
         return out
 

@@ -84,7 +84,7 @@ def upload_documents(
             raise TooLarge(f"{label!r} is over the cap of {settings.max_file_bytes} bytes per file")
         detect_kind(data, label)  # raises UnsupportedType -> 415 before anything is stored
         incoming.append(IncomingFile(label, data, source="upload"))
-    result = Uploads(runtime.jobs, ingestor).run(name, incoming)
+    result = Uploads(runtime.jobs, ingestor, heartbeat_s=settings.job_lease_s / 4).run(name, incoming)
     if result.all_failed:
         raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in result.outcomes))
     return UploadOut(collection=name, job_id=result.job_id,
