@@ -19,6 +19,16 @@ from rag.store.sources import Source, SourceStore
 log = logging.getLogger(__name__)
 
 
+def quiet_apscheduler() -> None:
+    """APScheduler logs every firing at INFO ("Running job Scheduler.reload" every 5 s), which
+    buries the server's useful lines; its warnings and errors still show. A level the operator
+    set on those loggers is left alone."""
+    for name in ("apscheduler.scheduler", "apscheduler.executors.default"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
 def parse_cron(expression: str) -> CronTrigger:
     """A standard 5-field cron expression in UTC; InvalidInput if it is not one."""
     try:
@@ -107,6 +117,7 @@ class Scheduler:
         self.jobs = jobs
         self.runner = runner
         self._aps = BackgroundScheduler(timezone=timezone.utc)
+        quiet_apscheduler()
 
     def enqueue(self, source_id: str) -> Job:
         """Queue a sync unless one is queued or running for this source (one at a time, decided
@@ -114,6 +125,7 @@ class Scheduler:
         source = self.sources.get(source_id)
         job, created = self.jobs.enqueue_sync(source.collection, source.id)
         if created:
+            log.info("sync %s of source %s (%s) queued", job.id, source.id, source.path)
             self.runner.wake()
         return job
 

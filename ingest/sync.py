@@ -60,6 +60,10 @@ def list_source(source: Source) -> list[Listed]:
     return found
 
 
+def _summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing to do"
+
+
 class Syncer:
     """Runs one sync job: skip unchanged, re-ingest changed, add new, delete missing."""
 
@@ -76,6 +80,7 @@ class Syncer:
             source = self.sources.get(job.source_id or "")
             listed = list_source(source)
         except Exception as exc:  # a vanished folder fails the job with a reason, nothing else
+            log.warning("sync %s of source %s failed: %s", job.id, job.source_id, exc)
             return self.jobs.finish(job.id, "failed", str(exc))
         seen = self.sources.seen(source.id)
         present = {item.rel_path for item in listed}
@@ -100,6 +105,9 @@ class Syncer:
             done += 1
         self.jobs.progress(job.id, done=done, total=total, counts=counts, errors=errors)
         self.sources.mark_synced(source.id)
+        log.info("sync %s of source %s into %r: %s", job.id, source.id, source.collection, _summary(counts))
+        for error in errors:
+            log.warning("sync %s: %s failed: %s", job.id, error.get("file"), error.get("reason"))
         return self.jobs.finish(job.id, "succeeded")
 
     def _sync_file(self, source: Source, item: Listed, before: SeenFile | None, config: str,

@@ -8,12 +8,15 @@ instead of staying "running" for ever.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ingest.heartbeat import Heartbeat
 from ingest.pipeline import FileOutcome, IncomingFile, Ingestor
 from rag.store.jobs import COUNT_KEYS, JobStore
+
+log = logging.getLogger(__name__)
 
 
 def count_outcomes(outcomes: Iterable[FileOutcome]) -> dict[str, int]:
@@ -68,9 +71,15 @@ class Uploads:
                                errors=failures(outcomes))
             result = UploadResult(job.id, outcomes)
             state, reason = ("failed", "every file failed") if result.all_failed else ("succeeded", None)
+            counts = count_outcomes(outcomes)
+            log.info("upload %s into %r: %s", job.id, collection,
+                     ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no files")
+            for failure in failures(outcomes):
+                log.warning("upload %s: %s failed: %s", job.id, failure["file"], failure["reason"])
             return result
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
+            log.error("upload %s into %r failed: %s", job.id, collection, reason)
             raise
         finally:
             self.jobs.finish(job.id, state, reason)

@@ -14,28 +14,34 @@ from rag.errors import RagError
 @app.command()
 def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (recursed)")],
            collection: Annotated[str, typer.Option("--collection", "-c", help="target collection")],
+           batch_mb: Annotated[float, typer.Option(help="read at most this many MB before ingesting them")] = 64,
            data_dir: DataDir = None) -> None:
-    """Ingest files into a collection, with a progress bar."""
+    """Ingest files into a collection, with a progress bar. Files are read in bounded
+    batches, so an archive of any size never sits in memory at once."""
     from tqdm import tqdm
 
-    from ingest.pipeline import IncomingFile
+    from ingest.local_files import find_files, read_batches
+    from ingest.pipeline import FileOutcome
     from ingest.uploads import count_outcomes
     from rag.bootstrap import build_runtime
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
-    # A file is named by its file name; files inside a folder by their path below it, so
-    # two notes.md in different sub-folders stay two documents.
-    named = {f: (f.name if p.is_file() else f.relative_to(p).as_posix())
-             for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*"))) if f.is_file()}
-    files = list(named)
+    files = find_files(paths)
     runtime = build_runtime(settings_for(data_dir), load_llm=False)
-    incoming = [IncomingFile(named[f], f.read_bytes(), source=str(f.resolve())) for f in files]
-    with tqdm(total=len(incoming), desc=f"ingesting into {collection}", unit="file") as bar:
-        outcomes = runtime.ingestor.ingest_many(collection, incoming, progress=lambda n: bar.update(n - bar.n))
+    outcomes: list[FileOutcome] = []
+    failures: list[str] = []
+    with tqdm(total=len(files), desc=f"ingesting into {collection}", unit="file") as bar:
+        for batch, unreadable in read_batches(files, max_bytes=int(batch_mb * 1024 * 1024)):
+            before = bar.n
+            done = runtime.ingestor.ingest_many(collection, batch, progress=lambda n: bar.update(before + n - bar.n))
+            outcomes += done
+            outcomes += [FileOutcome(f.name, "failed", reason=why) for f, why in unreadable]
+            failures += [f"  {f.source}: {o.reason}" for f, o in zip(batch, done) if o.status == "failed"]
+            failures += [f"  {why}" for _, why in unreadable]
+            bar.update(before + len(batch) + len(unreadable) - bar.n)
     counts = count_outcomes(outcomes)
-    failures = [f"  {path}: {outcome.reason}" for path, outcome in zip(files, outcomes) if outcome.status == "failed"]
     typer.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if n) or "no files")
     for line in failures:
         typer.echo(line, err=True)

@@ -103,3 +103,20 @@ def test_the_database_refuses_a_second_active_sync(store: SQLiteStore) -> None:
     jobs.enqueue_sync("c", "src_1")
     with pytest.raises(sqlite3.IntegrityError):
         jobs.create("sync", "c", "src_1")
+
+
+def test_the_log_is_quiet_at_rest_and_names_the_job_on_events(store: SQLiteStore, tmp_path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    sources, jobs = SourceStore(store), JobStore(store)
+    src = sources.add(kind="folder", path=str(tmp_path), collection="c", include=["**/*"], exclude=[],
+                      schedule="0 3 * * *", delete_missing=False)
+    scheduler = Scheduler(sources, jobs, JobRunner(jobs, None, timedelta(seconds=60)))  # type: ignore[arg-type]
+    with caplog.at_level("INFO"):
+        scheduler.start()
+        try:
+            time.sleep(5.6)  # past one reload of the sources table (every 5 s)
+            job = scheduler.enqueue(src.id)
+        finally:
+            scheduler.stop()
+    assert [r for r in caplog.records if r.name.startswith("apscheduler") and r.levelname == "INFO"] == []
+    assert any(job.id in r.getMessage() and src.id in r.getMessage() for r in caplog.records)
