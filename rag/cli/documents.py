@@ -35,7 +35,7 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
     with tqdm(total=len(files), desc=f"ingesting into {collection}", unit="file") as bar:
         for batch, unreadable in read_batches(files, max_bytes=int(batch_mb * 1024 * 1024)):
             before = bar.n
-            done = runtime.ingestor.ingest_many(collection, batch, progress=lambda n: bar.update(before + n - bar.n))
+            done = runtime.ingestor.ingest_many(collection, batch, progress=lambda n, base=before: bar.update(base + n - bar.n))
             outcomes += done
             outcomes += [FileOutcome(f.name, "failed", reason=why) for f, why in unreadable]
             failures += [f"  {f.source}: {o.reason}" for f, o in zip(batch, done) if o.status == "failed"]
