@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from rag import __version__
 from rag.api import errors as api_errors
 from rag.api.limits import BodyLimits
+from rag.api.rate_limit import KeyRateLimiter
 from rag.api.routes import collections, health, jobs, keys, openai_compat, query, sources
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
         responses=api_errors.COMMON,
     )
+    app.state.rate_limiter = KeyRateLimiter()
     app.include_router(health.router)
     app.include_router(collections.router)
     app.include_router(query.router)

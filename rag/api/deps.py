@@ -56,6 +56,7 @@ def get_principal(request: Request) -> Principal:
     principal = request.app.state.runtime.keys.verify(key)
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
+    request.app.state.rate_limiter.check(principal)  # 429 past the key's rate
     return principal
 
 

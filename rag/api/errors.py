@@ -76,8 +76,8 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": _DESCRIPTIONS.get(status, "Error")} for status in statuses}
 
 
-# Statuses any route can answer: auth, the body limits, validation, a bug.
-COMMON = errors(401, 408, 413, 422, 500)
+# Statuses any route can answer: auth, the body limits, validation, a key's rate, a bug.
+COMMON = errors(401, 408, 413, 422, 429, 500)
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:

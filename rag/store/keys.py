@@ -26,6 +26,9 @@ MIGRATIONS = (
             revoked_at TEXT
         )""",
     )),
+    Migration(3, "api_keys: request rate", (
+        "ALTER TABLE api_keys ADD COLUMN rate_per_minute INTEGER",  # NULL: unlimited
+    )),
 )
 
 _SCOPE = re.compile(r"^(admin|(read|write):[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})$")
@@ -37,6 +40,7 @@ class Principal:
 
     key_id: str | None
     scopes: frozenset[str]
+    rate_per_minute: int | None = None  # requests per minute; None: unlimited
 
     @property
     def admin(self) -> bool:
@@ -66,24 +70,28 @@ class KeyStore:
         """Keys in the `api_keys` table of `store`."""
         self.store = store
 
-    def create(self, name: str, scopes: list[str]) -> tuple[str, str]:
-        """Returns (id, key); the key itself is never stored, only its hash."""
+    def create(self, name: str, scopes: list[str], rate_per_minute: int | None = None) -> tuple[str, str]:
+        """Returns (id, key); the key itself is never stored, only its hash. `rate_per_minute`
+        caps the key's requests (None: unlimited)."""
         bad = [s for s in scopes if not _SCOPE.match(s)]
         if not scopes or bad:
             raise InvalidInput(f"scopes must be 'admin', 'read:COLLECTION' or 'write:COLLECTION'; bad: {bad or '[]'}")
+        if rate_per_minute is not None and rate_per_minute < 1:
+            raise InvalidInput("rate_per_minute must be at least 1 (leave it out for no limit)")
         key_id = "key_" + uuid.uuid4().hex[:12]
         key = "gw_" + secrets.token_urlsafe(32)
         with self.store.write() as conn:
             conn.execute(
-                "INSERT INTO api_keys(id, name, key_hash, scopes, created_at) VALUES (?,?,?,?,?)",
-                (key_id, name, _hash(key), json.dumps(sorted(set(scopes))), utc_iso()))
+                "INSERT INTO api_keys(id, name, key_hash, scopes, created_at, rate_per_minute) VALUES (?,?,?,?,?,?)",
+                (key_id, name, _hash(key), json.dumps(sorted(set(scopes))), utc_iso(), rate_per_minute))
         return key_id, key
 
     def verify(self, key: str) -> Principal | None:
         """The principal of a key that exists and is not revoked, else None."""
         row = self.store.connection().execute(
-            "SELECT id, scopes FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (_hash(key),)).fetchone()
-        return Principal(row[0], frozenset(json.loads(row[1]))) if row else None
+            "SELECT id, scopes, rate_per_minute FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+            (_hash(key),)).fetchone()
+        return Principal(row[0], frozenset(json.loads(row[1])), row[2]) if row else None
 
     def revoke(self, key_id: str) -> None:
         """Revoke a key for good; NotFound if it does not exist or is already revoked."""
@@ -96,6 +104,7 @@ class KeyStore:
     def list(self) -> list[dict]:
         """Every key, revoked ones included, oldest first; without secrets or hashes."""
         rows = self.store.connection().execute(
-            "SELECT id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at").fetchall()
-        return [{"id": r[0], "name": r[1], "scopes": json.loads(r[2]), "created_at": r[3], "revoked_at": r[4]}
-                for r in rows]
+            "SELECT id, name, scopes, created_at, revoked_at, rate_per_minute FROM api_keys ORDER BY created_at"
+        ).fetchall()
+        return [{"id": r[0], "name": r[1], "scopes": json.loads(r[2]), "created_at": r[3], "revoked_at": r[4],
+                 "rate_per_minute": r[5]} for r in rows]

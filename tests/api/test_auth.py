@@ -64,6 +64,21 @@ def test_health_names_nothing_without_a_key_and_only_own_collections_with_one(ap
     assert {"alpha", "beta"} <= {c["name"] for c in admin["collections"]} and admin["data_dir"]
 
 
+def test_a_key_with_a_rate_gets_429_past_it_and_others_are_not_slowed(api: TestClient, keys: dict) -> None:
+    r = api.post("/keys", headers=auth(ADMIN), json={"name": "chatty", "scopes": ["read:alpha"], "rate_per_minute": 3})
+    assert r.status_code == 201, r.text
+    chatty = auth(r.json()["key"])
+    assert [api.get("/collections", headers=chatty).status_code for _ in range(3)] == [200, 200, 200]
+    limited = api.get("/collections/alpha/documents", headers=chatty)
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert api.get("/collections", headers=auth(keys["reader"])).status_code == 200  # unlimited key
+    assert api.get("/collections", headers=auth(ADMIN)).status_code == 200
+    listed = {k["name"]: k for k in api.get("/keys", headers=auth(ADMIN)).json()["keys"]}
+    assert listed["chatty"]["rate_per_minute"] == 3 and listed["reader"]["rate_per_minute"] is None
+    assert api.post("/keys", headers=auth(ADMIN), json={"name": "x", "scopes": ["admin"], "rate_per_minute": 0}).status_code == 422
+
+
 def test_the_admin_key_never_appears_in_settings_dumps_logs_or_health(api: TestClient, keys: dict,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
     settings = api.app.state.settings

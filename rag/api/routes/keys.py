@@ -17,6 +17,8 @@ class KeyIn(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=100)
     scopes: list[str] = Field(..., examples=[["read:handbook", "write:handbook"]])
+    rate_per_minute: int | None = Field(None, ge=1, le=1_000_000,
+                                        description="requests per minute before 429; omit for no limit")
 
 
 class KeyCreated(BaseModel):
@@ -30,7 +32,7 @@ class KeyCreated(BaseModel):
 def create_key(body: KeyIn, runtime: RuntimeDep) -> KeyCreated:
     """Create an API key with the given scopes. The response holds the key itself, which is
     never shown again (only its hash is stored). 400 if no scope is given or one is malformed."""
-    key_id, key = runtime.keys.create(body.name, body.scopes)
+    key_id, key = runtime.keys.create(body.name, body.scopes, body.rate_per_minute)
     return KeyCreated(id=key_id, key=key)
 
 
