@@ -118,7 +118,7 @@ def build_runtime(
     reader = None
     if reranker is not None:
         reranker.warm_up()
-        retriever = RerankingRetriever(retriever, reranker, settings.rerank.candidates)
+        retriever = RerankingRetriever(retriever, reranker, settings.rerank.candidates, settings.rerank.order)
         r = settings.retrieval
         reader = Reader(reranker, embedder, r.reader_units, r.evidence_margin, r.evidence_floor)
     service = RagService(retriever, generator, options, embedder, reader)

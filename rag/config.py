@@ -127,6 +127,11 @@ class RerankSettings(BaseModel):
     min_score: float = Field(0.53, ge=0.0, le=1.0)
     max_tokens: int = Field(256, ge=32, le=512)
     batch_size: int = Field(16, ge=1, le=256)
+    # How the candidates are ordered: "rerank" by the reranker's probability alone; "fused"
+    # by reciprocal-rank fusion (k=60) of the first-stage rank and the reranker's rank, so a
+    # reranker that is unsure out of its domain cannot bury what both retrievers agree on.
+    # Either way the probability stays each hit's relevance, which decides refusals.
+    order: Literal["rerank", "fused"] = "fused"
 
 
 class IndexSettings(BaseModel):

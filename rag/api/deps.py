@@ -16,8 +16,6 @@ from rag.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from rag.store.keys import ADMIN, Principal
 from rag.store.sqlite import SQLiteStore
 
-_COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-
 
 def get_runtime(request: Request) -> Runtime:
     """The Runtime the app was created with (app.state.runtime)."""
@@ -29,7 +27,15 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def collection_name(name: Annotated[str, Path(description="collection name")]) -> str:
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+_COLLECTION = re.compile(COLLECTION_PATTERN)
+_COLLECTION_DOC = "collection name: 1-64 letters, digits, '_', '-', '.', starting with a letter or digit"
+
+
+# The pattern is documented (clients and the schema fuzzer see it) but checked below, so a
+# bad name is a 400 with a sentence rather than a validation error.
+def collection_name(name: Annotated[str, Path(description=_COLLECTION_DOC,
+                                              json_schema_extra={"pattern": COLLECTION_PATTERN})]) -> str:
     """The collection name from the path, if well formed; InvalidInput (400) if it is not."""
     if not _COLLECTION.match(name):
         raise InvalidInput(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from rag.types import Answer, Document, ScoredChunk
 
@@ -24,7 +25,11 @@ class FiltersIn(BaseModel):
 class QueryIn(BaseModel):
     """A question to answer from a collection, with optional retrieval settings and filters."""
 
-    question: str = Field(..., description="what to ask", examples=["What is the access code of the Lisbon office?"])
+    # Documented as "holds a non-space character" but checked by the service, so an empty
+    # question is a 400 that says so rather than a validation error.
+    question: str = Field(..., description="what to ask (not blank; at most RAG_LIMITS__MAX_QUESTION_CHARS)",
+                          examples=["What is the access code of the Lisbon office?"],
+                          json_schema_extra={"pattern": r"\S"})
     top_k: int | None = Field(None, ge=1, description="chunks to retrieve (default from settings)")
     max_tokens: int | None = Field(None, ge=1, description="cap on generated tokens")
     mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="retrieval mode (default hybrid)")
@@ -36,7 +41,7 @@ class SearchIn(BaseModel):
     """A search of a collection: the chunks ranked for `query` come back; no answer is generated.
     `top_k` and `mode` default to the server's settings (hybrid mode unless configured otherwise)."""
 
-    query: str
+    query: str = Field(..., description="what to search for (not blank)", json_schema_extra={"pattern": r"\S"})
     top_k: int | None = Field(None, ge=1)
     mode: Literal["dense", "lexical", "hybrid"] | None = None
     filters: FiltersIn = FiltersIn()
@@ -214,10 +219,19 @@ class SourceIn(BaseModel):
 class SourcePatch(BaseModel):
     """Changes to a source: only the fields sent are changed; `"schedule": null` removes the schedule."""
 
-    include: list[str] | None = None
-    exclude: list[str] | None = None
+    # Left out: unchanged. Only `schedule` may be null; the others are not nullable (the
+    # schema says so, and an explicit null is a 422, not a source with no globs).
+    include: list[str] | SkipJsonSchema[None] = None
+    exclude: list[str] | SkipJsonSchema[None] = None
     schedule: str | None = None
-    delete_missing: bool | None = None
+    delete_missing: bool | SkipJsonSchema[None] = None
+
+    @field_validator("include", "exclude", "delete_missing", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return value
 
 
 class SourceOut(BaseModel):

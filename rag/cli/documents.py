@@ -34,8 +34,11 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
     failures: list[str] = []
     with tqdm(total=len(files), desc=f"ingesting into {collection}", unit="file") as bar:
         for batch, unreadable in read_batches(files, max_bytes=int(batch_mb * 1024 * 1024)):
+            def progress(n: int, base: int = bar.n) -> None:
+                bar.update(base + n - bar.n)
+
             before = bar.n
-            done = runtime.ingestor.ingest_many(collection, batch, progress=lambda n, base=before: bar.update(base + n - bar.n))
+            done = runtime.ingestor.ingest_many(collection, batch, progress=progress)
             outcomes += done
             outcomes += [FileOutcome(f.name, "failed", reason=why) for f, why in unreadable]
             failures += [f"  {f.source}: {o.reason}" for f, o in zip(batch, done) if o.status == "failed"]

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 DEFAULT_RERANKER = Path(__file__).resolve().parent.parent / "rerankers" / "minilm-grounded"
 HEAD_FILE = "head.safetensors"
 CALIBRATION_FILE = "calibration.json"
+# The usual constant of reciprocal-rank fusion (Cormack et al. 2009), not tuned here.
+RRF_K = 60
 
 
 class Reranker(Protocol):
@@ -149,6 +151,7 @@ class RerankingRetriever:
     inner: Any  # a Retriever
     reranker: Reranker
     candidates: int = 20
+    order: str = "fused"  # or "rerank": by probability alone (RerankSettings.order)
 
     def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
                  mode: str = "hybrid") -> list[ScoredChunk]:
@@ -157,8 +160,14 @@ class RerankingRetriever:
         if not hits:
             return []
         probabilities = self.reranker.score(query, [h.chunk.text for h in hits])
-        ranked = sorted(zip(hits, probabilities), key=lambda hp: -float(hp[1]))
-        return [replace(h, score=float(p), relevance=float(p)) for h, p in ranked[:k]]
+        by_reranker = sorted(range(len(hits)), key=lambda i: -float(probabilities[i]))
+        if self.order == "fused":
+            reranker_rank = {i: r for r, i in enumerate(by_reranker)}
+            fused = {i: 1 / (RRF_K + i + 1) + 1 / (RRF_K + reranker_rank[i] + 1) for i in range(len(hits))}
+            chosen = sorted(range(len(hits)), key=lambda i: -fused[i])
+            return [replace(hits[i], score=fused[i], relevance=float(probabilities[i])) for i in chosen[:k]]
+        return [replace(hits[i], score=float(probabilities[i]), relevance=float(probabilities[i]))
+                for i in by_reranker[:k]]
 
 
 def resolve_reranker(model: str) -> Path | None:

@@ -65,7 +65,8 @@ def upload_documents(
     settings: SettingsDep,
     runtime: RuntimeDep,
     ingestor: IngestorDep,
-    files: Annotated[list[UploadFile], File(description="one or more files, each in a part named `files`")],
+    files: Annotated[list[UploadFile], File(description="one or more files, each in a part named `files`",
+                                            min_length=1)],
 ) -> UploadOut:
     """Upload files; the collection is created on first upload. Reports each file's outcome.
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
 
 from rag.api.deps import RuntimeDep, require_admin
 from rag.api.errors import errors
@@ -11,11 +13,14 @@ from rag.api.schemas import JobOut, JobsOut
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_admin)], responses=errors(403))
 
 
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
 @router.get("/jobs", response_model=JobsOut)
-def list_jobs(runtime: RuntimeDep, state: str | None = None, source_id: str | None = None,
-              limit: int = 100) -> JobsOut:
+def list_jobs(runtime: RuntimeDep, state: JobState | None = None, source_id: str | None = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JobsOut:
     """Newest first; filter by state or source."""
-    return JobsOut(jobs=[JobOut.of(j) for j in runtime.jobs.list(state, source_id, min(max(limit, 1), 1000))])
+    return JobsOut(jobs=[JobOut.of(j) for j in runtime.jobs.list(state, source_id, limit)])
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404))
