@@ -36,13 +36,10 @@ def find_files(paths: Sequence[Path]) -> list[LocalFile]:
     return out
 
 
-def read_batches(files: Sequence[LocalFile], max_bytes: int = BATCH_BYTES, max_files: int = BATCH_FILES,
-                 ) -> Iterator[tuple[list[IncomingFile], list[tuple[LocalFile, str]]]]:
-    """(files read, files that could not be read with the reason) per batch, lazily.
-
-    A batch holds at most `max_files` files and `max_bytes` bytes (by the sizes on disk),
-    except that a single file larger than `max_bytes` is a batch of its own.
-    """
+def group_batches(files: Sequence[LocalFile], max_bytes: int = BATCH_BYTES, max_files: int = BATCH_FILES,
+                  ) -> Iterator[list[LocalFile]]:
+    """The files in order, in groups of at most `max_files` files and `max_bytes` bytes (by the
+    sizes on disk); a single file larger than `max_bytes` is a group of its own."""
     batch: list[LocalFile] = []
     size = 0
     for f in files:
@@ -51,11 +48,19 @@ def read_batches(files: Sequence[LocalFile], max_bytes: int = BATCH_BYTES, max_f
         except OSError:
             length = 0  # reported when it is read
         if batch and (len(batch) >= max_files or size + length > max_bytes):
-            yield _read(batch)
+            yield batch
             batch, size = [], 0
         batch.append(f)
         size += length
     if batch:
+        yield batch
+
+
+def read_batches(files: Sequence[LocalFile], max_bytes: int = BATCH_BYTES, max_files: int = BATCH_FILES,
+                 ) -> Iterator[tuple[list[IncomingFile], list[tuple[LocalFile, str]]]]:
+    """(files read, files that could not be read with the reason) per group of
+    `group_batches`, each read only when it is asked for."""
+    for batch in group_batches(files, max_bytes, max_files):
         yield _read(batch)
 
 

@@ -1,4 +1,5 @@
-"""`rag ingest`, `rag ask`, `rag search`, `rag collections`: work on a data directory."""
+"""`rag ingest`, `rag ask`, `rag search`, `rag collections`, `rag documents`: on a data
+directory, or with --url (RAG_URL) on a server over HTTP (rag.cli.remote)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,23 @@ from typing import Annotated
 
 import typer
 
+from rag.cli import remote
 from rag.cli.common import DataDir, app, settings_for
+from rag.cli.remote import KeyOpt, UrlOpt
 from rag.errors import RagError
+
+documents_app = typer.Typer(help="The documents of a collection: list, delete.", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
 
 
 @app.command()
 def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (recursed)")],
            collection: Annotated[str, typer.Option("--collection", "-c", help="target collection")],
            batch_mb: Annotated[float, typer.Option(help="read at most this many MB before ingesting them")] = 64,
-           data_dir: DataDir = None) -> None:
+           data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """Ingest files into a collection, with a progress bar. Files are read in bounded
-    batches, so an archive of any size never sits in memory at once."""
+    batches, so an archive of any size never sits in memory at once. With --url they are
+    uploaded to the server in batches."""
     from tqdm import tqdm
 
     from ingest.local_files import find_files, read_batches
@@ -28,6 +35,8 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}")
+    if url:
+        return remote.ingest(url, api_key, paths, collection, batch_mb)
     files = find_files(paths)
     runtime = build_runtime(settings_for(data_dir), load_llm=False)
     outcomes: list[FileOutcome] = []
@@ -56,9 +65,12 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
 def ask(question: Annotated[str, typer.Argument(help="the question")],
         collection: Annotated[str, typer.Option("--collection", "-c")],
         top_k: Annotated[int | None, typer.Option(help="chunks to retrieve")] = None,
-        data_dir: DataDir = None) -> None:
-    """Answer a question from a collection and print its sources."""
+        data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """Answer a question from a collection and print its sources (streamed with --url)."""
     from rag.bootstrap import build_runtime
+
+    if url:
+        return remote.ask(url, api_key, collection, question, top_k)
 
     runtime = build_runtime(settings_for(data_dir))
     try:
@@ -78,9 +90,12 @@ def ask(question: Annotated[str, typer.Argument(help="the question")],
 def search(query: Annotated[str, typer.Argument()],
            collection: Annotated[str, typer.Option("--collection", "-c")],
            top_k: Annotated[int | None, typer.Option()] = None,
-           data_dir: DataDir = None) -> None:
+           data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """Print the ranked chunks for a query (no LLM)."""
     from rag.bootstrap import build_runtime
+
+    if url:
+        return remote.search(url, api_key, collection, query, top_k)
 
     runtime = build_runtime(settings_for(data_dir), load_llm=False)
     try:
@@ -92,11 +107,48 @@ def search(query: Annotated[str, typer.Argument()],
 
 
 @app.command()
-def collections(data_dir: DataDir = None) -> None:
+def collections(data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """List collections."""
     from rag.store.sqlite import SQLiteStore
+
+    if url:
+        return remote.collections(url, api_key)
 
     store = SQLiteStore(settings_for(data_dir).db_path)
     store.open()
     for c in store.list_collections():
         typer.echo(f"{c.name}\t{c.document_count} documents\t{c.chunk_count} chunks")
+
+
+@documents_app.command("list")
+def documents_list(collection: Annotated[str, typer.Option("--collection", "-c")],
+                   data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """A collection's documents: id, name, version, chunks, ingestion time."""
+    from rag.store.sqlite import SQLiteStore
+
+    if url:
+        return remote.documents(url, api_key, collection)
+    store = SQLiteStore(settings_for(data_dir).db_path)
+    store.open()
+    try:
+        docs = store.list_documents(collection)
+    except RagError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    for d in docs:
+        typer.echo(f"{d.id}\t{d.name}\tv{d.version}\t{d.chunk_count} chunks\tingested {d.ingested_at.isoformat()}")
+
+
+@documents_app.command("delete")
+def documents_delete(document_id: Annotated[str, typer.Argument()],
+                     collection: Annotated[str, typer.Option("--collection", "-c")],
+                     data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """Delete a document (its chunks leave the index at once)."""
+    from rag.cli.common import offline_runtime
+
+    if url:
+        return remote.delete_document(url, api_key, collection, document_id)
+    try:
+        offline_runtime(data_dir).ingestor.delete(collection, document_id)
+    except RagError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"deleted {document_id}")
