@@ -111,6 +111,10 @@ class RetrievalSettings(BaseModel):
     # (the value), or states a number the evidence does not, is replaced by a faithful
     # extract of that unit.
     value_check: bool = True
+    # A question that names something specific (a proper name, a model or version such as
+    # S300 or 4.3.1) that the evidence never mentions is refused instead of answered from a
+    # neighbouring fact (rag/answer/names.py; chosen on the office dev half).
+    name_check: bool = True
 
 
 class RerankSettings(BaseModel):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from rag.answer.evidence import Evidence, best_sentences, relevant_sentences
 from rag.answer.grounding import NOT_FOUND, ground
+from rag.answer.names import missing_names
 from rag.answer.prompt import build_prompt
 from rag.answer.reader import Reader, Reading
 from rag.answer.sanitize import sanitize_answer, sanitize_stream
@@ -42,6 +43,7 @@ class AskOptions:
     evidence_margin: float
     evidence_floor: float
     value_check: bool
+    name_check: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AskOptions":
@@ -58,6 +60,7 @@ class AskOptions:
             mode=r.mode, max_pending=settings.limits.max_pending_questions, evidence=r.evidence,
             evidence_sentences=r.evidence_sentences, evidence_neighbours=r.evidence_neighbours,
             evidence_margin=r.evidence_margin, evidence_floor=r.evidence_floor, value_check=r.value_check,
+            name_check=r.name_check,
         )
 
 
@@ -118,10 +121,14 @@ class RagService:
         retrieved = time.perf_counter()
         # Relevance is the cosine similarity, comparable whatever mode ranked the chunks.
         evidence = [h for h in hits if _relevance(h) >= self.options.min_score][: self.options.context_chunks]
-        if not evidence:
-            # Nothing relevant enough: say so instead of letting the model invent an answer.
-            yield NOT_FOUND
-            yield Answer(NOT_FOUND, False, [], [], _timings(started, retrieved, retrieved))
+        missing = self._missing_names(question, evidence) if evidence else []
+        if not evidence or missing:
+            # Nothing relevant enough, or relevant text about something else than the name
+            # asked (the S200 for the S300): say so instead of letting the model invent.
+            text = NOT_FOUND if not missing else (
+                f"{NOT_FOUND[:-1]}: the passages that come closest do not mention {', '.join(missing)}.")
+            yield text
+            yield Answer(text, False, [], [], _timings(started, retrieved, retrieved))
             return
         readings: list[Reading] = []
         if self.options.evidence == "answer" and self.reader is not None:
@@ -162,6 +169,12 @@ class RagService:
             sources=_sources(evidence),
             timings_ms=_timings(started, retrieved, generated),
         )
+
+    def _missing_names(self, question: str, evidence: list[ScoredChunk]) -> list[str]:
+        if not self.options.name_check:
+            return []
+        texts = [t for h in evidence for t in (h.chunk.text, h.document.name, h.chunk.section or "")]
+        return missing_names(question, texts)
 
     def _shown_evidence(self, question: str, hits: list[ScoredChunk], embedder: Embedder) -> list[Evidence]:
         o = self.options
