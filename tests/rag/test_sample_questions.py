@@ -20,7 +20,7 @@ from rag.bootstrap import Runtime
 
 QUESTIONS = json.loads((Path(__file__).parent / "sample_questions.json").read_text())
 COLLECTION = "reworded-samples"
-RIGHT_AT_LEAST = 30
+RIGHT_AT_LEAST = 33
 
 
 def _plain(text: str) -> str:
@@ -47,8 +47,9 @@ def test_reworded_sample_questions_are_answered_right_or_refused_right(client: T
         if not ok:
             wrong.append((q["question"], answer))
     # The issue's goal is every question right; measured on 2026-12-01 with the shipped
-    # reranker: 32 of 48 (EVALUATION.md, "The sample questions", lists the 16 misses). This
-    # floor keeps what was reached; it is not the goal.
+    # reranker, fused ordering and the name check: 35 of 48 (EVALUATION.md, "The sample
+    # questions", lists the misses). This floor keeps most of what was reached; it is not the goal.
     right = len(QUESTIONS) - len(wrong)
+    print(f"sample questions: {right} of {len(QUESTIONS)} right; wrong: {wrong}")
     assert right >= RIGHT_AT_LEAST, f"{right} of {len(QUESTIONS)} right; wrong:\n" + "\n".join(
         f"{question!r} -> {answer!r}" for question, answer in wrong)
