@@ -96,6 +96,14 @@ def status_of(exc: RagError) -> int:
     return next((status for kind, status in STATUS if isinstance(exc, kind)), 500)
 
 
+def stream_error(exc: Exception) -> tuple[str, str]:
+    """(code, message) for an error raised after a streamed response began (logged here)."""
+    if isinstance(exc, RagError):
+        return exc.code, str(exc)
+    log.exception("unexpected error while streaming an answer")
+    return "internal_error", "an unexpected error while answering; the server log has the details"
+
+
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Only where and what: pydantic's `input` echoes the request (maybe megabytes, maybe a secret).
     return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}

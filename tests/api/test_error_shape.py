@@ -79,3 +79,25 @@ def test_openapi_documents_the_error_shape_on_every_route(client: TestClient) ->
                     continue  # the degraded health report, not an error
                 ref = response["content"]["application/json"]["schema"]["$ref"]
                 assert ref.endswith("/ErrorOut"), (method, path, status)
+
+
+def test_a_failure_after_the_stream_began_is_an_error_event_in_the_same_shape(client: TestClient,
+                                                                               runtime: Runtime) -> None:
+    from rag.errors import ModelUnavailable
+
+    client.post("/collections/shape-stream/documents", files=[("files", ("k.md", b"# K\n\nKites fly at noon.\n"))])
+
+    def failing(prompt, max_tokens, stop=None):
+        yield "Kites "
+        raise ModelUnavailable("the engine went away mid-answer")
+
+    runtime.generator.generate = failing  # type: ignore[method-assign]
+    try:
+        body = {"question": "When do kites fly?", "stream": True}
+        sse = client.post("/collections/shape-stream/query", json=body).text
+        chat = client.post("/v1/chat/completions", json={"model": "shape-stream", "stream": True,
+                                                         "messages": [{"role": "user", "content": "When do kites fly?"}]}).text
+    finally:
+        del runtime.generator.generate
+    assert "event: error" in sse and '"code": "model_unavailable"' in sse and "mid-answer" in sse, sse
+    assert '"error": {"code": "model_unavailable"' in chat, chat

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import PrincipalDep, RuntimeDep, collection_name
-from rag.api.errors import errors
+from rag.api.errors import error_body, errors, stream_error
 from rag.api.schemas import AnswerOut
 from rag.api.schemas_openai import ChatIn, EmbeddingsIn, Message
 from rag.api.streaming import AnswerStream
@@ -110,11 +110,15 @@ async def _stream(stream: AnswerStream, request: Request, completion_id: str,
         return f"data: {json.dumps(payload)}\n\n".encode()
 
     yield chunk({"role": "assistant", "content": ""})
-    async for item in stream.items(request):
-        if isinstance(item, Answer):
-            # The final text may differ from the streamed pieces by the citation markers
-            # added after generation; they arrive here, with the structured citations.
-            yield chunk({}, "stop", _extra(item))
-            yield b"data: [DONE]\n\n"
-        else:
-            yield chunk({"content": item})
+    try:
+        async for item in stream.items(request):
+            if isinstance(item, Answer):
+                # The final text may differ from the streamed pieces by the citation markers
+                # added after generation; they arrive here, with the structured citations.
+                yield chunk({}, "stop", _extra(item))
+                yield b"data: [DONE]\n\n"
+            else:
+                yield chunk({"content": item})
+    except Exception as exc:  # after the status line: an error chunk in the one shape (OpenAI SDKs raise on it)
+        code, message = stream_error(exc)
+        yield f"data: {json.dumps(error_body(code, message))}\n\n".encode()

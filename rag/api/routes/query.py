@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CollectionName, ServiceDep
-from rag.api.errors import errors
+from rag.api.errors import error_body, errors, stream_error
 from rag.api.schemas import AnswerOut, FiltersIn, QueryIn, SearchHitOut, SearchIn, SearchOut
 from rag.api.streaming import AnswerStream
 from rag.types import Answer, Filters
@@ -33,7 +33,8 @@ async def query(name: CollectionName, body: QueryIn, service: ServiceDep, reques
     """Answer a question from the collection's documents, citing the passages used as [n].
 
     With `"stream": true` the response is Server-Sent Events: `token` events with text as it
-    is generated, one `answer` event (the same body as the non-streaming response), `done`.
+    is generated, one `answer` event (the same body as the non-streaming response), `done`;
+    a failure after the stream began is an `error` event with the error body.
     """
     filters = _filters(body.filters)
     if not body.stream:
@@ -49,12 +50,16 @@ async def _sse(stream: AnswerStream, request: Request) -> AsyncIterator[bytes]:
     def encode(event: str, data: dict) -> bytes:
         return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
-    async for item in stream.items(request):
-        if isinstance(item, Answer):
-            yield encode("answer", AnswerOut.of(item).model_dump(mode="json"))
-            yield encode("done", {})
-        else:
-            yield encode("token", {"text": item})
+    try:
+        async for item in stream.items(request):
+            if isinstance(item, Answer):
+                yield encode("answer", AnswerOut.of(item).model_dump(mode="json"))
+                yield encode("done", {})
+            else:
+                yield encode("token", {"text": item})
+    except Exception as exc:  # the status line is sent: the error travels as an event, in the one shape
+        code, message = stream_error(exc)
+        yield encode("error", error_body(code, message))
 
 
 @router.post("/collections/{name}/search", response_model=SearchOut,
