@@ -8,7 +8,7 @@ version like S300 or 4.3.1) whose name occurs nowhere in the evidence is about s
 the documents do not cover, and is refused rather than answered from a neighbour.
 
 Plain numbers are not names ("a claim of 3,000 euros" is answered by "over 2,500 euros"),
-and neither is the question's first word nor the pronoun "I".
+and neither is the first word of a sentence nor the pronoun "I".
 """
 
 from __future__ import annotations
@@ -30,14 +30,17 @@ def asked_names(question: str) -> list[str]:
     """The specific names in `question`, in order, as written (possessive 's dropped)."""
     out: list[str] = []
     keys: set[str] = set()
-    for i, m in enumerate(_TOKEN.finditer(question)):
+    for m in _TOKEN.finditer(question):
         word = m.group(0)
         if word.lower().endswith("'s"):
             word = word[:-2]
         key = word.lower()
         if not word or key in _GENERIC:
             continue
-        named = (i > 0 and word[0].isupper()) or _MIXED.match(word) or _VERSION.match(word)
+        # A capital at the start of any sentence of the question says nothing ("... in
+        # confidence. What number do I ring?").
+        starts_sentence = not question[:m.start()].rstrip() or question[:m.start()].rstrip()[-1] in ".?!:;"
+        named = (not starts_sentence and word[0].isupper()) or _MIXED.match(word) or _VERSION.match(word)
         if named and key not in keys:
             keys.add(key)
             out.append(word)

@@ -12,6 +12,7 @@ def test_names_are_proper_names_models_and_versions_not_plain_numbers() -> None:
     assert asked_names("When did MeterLink 4.3.0 come out?") == ["MeterLink", "4.3.0"]
     assert asked_names("Who has to sign off an expense claim of 3,000 euros?") == []
     assert asked_names("What can I claim on Sunday?") == []  # "I" and weekdays name nothing
+    assert asked_names("I'd like to speak to a counsellor. What number do I ring?") == []  # sentence starts
     assert asked_names("Through which valve does St Alwin's Hospital keep its supply?") == ["St", "Alwin", "Hospital"]
 
 
