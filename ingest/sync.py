@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.filetypes import display_path
-from ingest.pipeline import IncomingFile, Ingestor
+from ingest.pipeline import FileOutcome, IncomingFile, Ingestor
 from rag import faults
 from rag.errors import NotFound
 from rag.store.jobs import COUNT_KEYS, Job, JobStore
@@ -60,6 +60,15 @@ def list_source(source: Source) -> list[Listed]:
     return found
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A changed file read and waiting for its batch."""
+
+    item: Listed
+    file: IncomingFile
+    content_hash: str
+
+
 def _summary(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing to do"
 
@@ -67,10 +76,18 @@ def _summary(counts: dict[str, int]) -> str:
 class Syncer:
     """Runs one sync job: skip unchanged, re-ingest changed, add new, delete missing."""
 
-    def __init__(self, ingestor: Ingestor, sources: SourceStore, jobs: JobStore):
+    def __init__(self, ingestor: Ingestor, sources: SourceStore, jobs: JobStore,
+                 batch_files: int = 32, batch_bytes: int = 64 * 1024 * 1024):
+        """Changed files are ingested `batch_files` (or `batch_bytes`) at a time through
+        `ingestor.ingest_many`: one SQLite transaction and one FAISS update per embedding
+        batch instead of per file, and parsing overlaps embedding."""
+        if batch_files < 1 or batch_bytes < 1:
+            raise ValueError("batch_files and batch_bytes must be >= 1")
         self.ingestor = ingestor
         self.sources = sources
         self.jobs = jobs
+        self.batch_files = batch_files
+        self.batch_bytes = batch_bytes
 
     def run(self, job: Job) -> Job:
         """Execute a claimed (running) sync job to its final state."""
@@ -88,13 +105,46 @@ class Syncer:
         total = len(listed) + len(gone)
         done = 0
         config = self.ingestor.config_hash
+        pending: list[_Pending] = []
+
+        def flush() -> None:
+            nonlocal done
+            if not pending:
+                return
+            base = done
+
+            def progress(n: int) -> None:
+                self.jobs.progress(job.id, done=base + n, total=total, counts=counts, errors=errors)
+
+            outcomes = self.ingestor.ingest_many(source.collection, [p.file for p in pending], progress=progress)
+            for p, outcome in zip(pending, outcomes):
+                counts[self._record(source, p, outcome, config, errors)] += 1
+                done += 1
+            pending.clear()
+            faults.hit("sync_between_files")
+
         for item in listed:
             if self.jobs.progress(job.id, done=done, total=total, counts=counts, errors=errors):
+                # Files read but not ingested yet are dropped: nothing of them was written.
                 return self.jobs.finish(job.id, "cancelled", f"cancelled after {done} of {total} files")
-            status = self._sync_file(source, item, seen.get(item.rel_path), config, errors)
-            counts[status] += 1
-            done += 1
-            faults.hit("sync_between_files")
+            before = seen.get(item.rel_path)
+            if self._unchanged(source, item, before, config):
+                counts["unchanged"] += 1
+                done += 1
+                continue
+            try:
+                data = item.path.read_bytes()
+            except OSError as exc:
+                errors.append({"file": item.rel_path, "reason": f"cannot read: {exc}"})
+                counts["failed"] += 1
+                done += 1
+                continue
+            pending.append(_Pending(item, IncomingFile(display_path(item.rel_path), data, source=source.id,
+                                                       metadata={"path": item.rel_path}),
+                                    hashlib.sha256(data).hexdigest()))
+            if len(pending) >= self.batch_files or sum(len(p.file.data) for p in pending) >= self.batch_bytes:
+                flush()
+        flush()
         for old in gone:
             try:
                 self.ingestor.delete(source.collection, old.document_id)
@@ -110,26 +160,19 @@ class Syncer:
             log.warning("sync %s: %s failed: %s", job.id, error.get("file"), error.get("reason"))
         return self.jobs.finish(job.id, "succeeded")
 
-    def _sync_file(self, source: Source, item: Listed, before: SeenFile | None, config: str,
-                   errors: list[dict[str, str]]) -> str:
+    def _unchanged(self, source: Source, item: Listed, before: SeenFile | None, config: str) -> bool:
         # Fast path: same size and mtime, same settings, and the document still exists.
-        if (before and before.size == item.size and before.mtime_ns == item.mtime_ns
-                and before.config_hash == config and self._exists(source, before.document_id)):
-            return "unchanged"
-        try:
-            data = item.path.read_bytes()
-        except OSError as exc:
-            errors.append({"file": item.rel_path, "reason": f"cannot read: {exc}"})
-            return "failed"
-        content_hash = hashlib.sha256(data).hexdigest()
-        name = display_path(item.rel_path)
-        outcome = self.ingestor.ingest(
-            source.collection, IncomingFile(name, data, source=source.id, metadata={"path": item.rel_path}))
+        return bool(before and before.size == item.size and before.mtime_ns == item.mtime_ns
+                    and before.config_hash == config and self._exists(source, before.document_id))
+
+    def _record(self, source: Source, p: "_Pending", outcome: FileOutcome, config: str,
+                errors: list[dict[str, str]]) -> str:
+        """Remember what was seen of an ingested file; the file's status."""
         if outcome.status == "failed":
-            errors.append({"file": item.rel_path, "reason": outcome.reason or "failed"})
+            errors.append({"file": p.item.rel_path, "reason": outcome.reason or "failed"})
             return "failed"
         assert outcome.document_id is not None
-        self.sources.record(source.id, SeenFile(item.rel_path, item.size, item.mtime_ns, content_hash,
+        self.sources.record(source.id, SeenFile(p.item.rel_path, p.item.size, p.item.mtime_ns, p.content_hash,
                                                 config, outcome.document_id))
         return outcome.status
 

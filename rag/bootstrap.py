@@ -123,7 +123,8 @@ def build_runtime(
         reader = Reader(reranker, embedder, r.reader_units, r.evidence_margin, r.evidence_floor)
     service = RagService(retriever, generator, options, embedder, reader)
     jobs, sources = JobStore(store), SourceStore(store)
-    runner = JobRunner(jobs, Syncer(ingestor, sources, jobs), timedelta(seconds=settings.job_lease_s))
+    runner = JobRunner(jobs, Syncer(ingestor, sources, jobs, settings.ingest.sync_batch_files,
+                                    int(settings.ingest.sync_batch_mb * 1024 * 1024)), timedelta(seconds=settings.job_lease_s))
     scheduler = Scheduler(sources, jobs, runner)
     return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states,
                    jobs, sources, runner, scheduler, KeyStore(store), parser, reranker)

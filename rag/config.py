@@ -68,6 +68,10 @@ class IngestSettings(BaseModel):
     # Text kept per document (more is cut, and the upload says so): bounds memory, chunks
     # and embedding time for a 50 MB single line or a 10,000-page PDF.
     max_text_chars: int = Field(2_000_000, ge=1000)
+    # Changed files of a folder sync are ingested this many (or this many MB) at a time:
+    # one transaction and one FAISS update per embedding batch rather than per file.
+    sync_batch_files: int = Field(32, ge=1, le=1000)
+    sync_batch_mb: float = Field(64.0, gt=0)
 
 
 class RetrievalSettings(BaseModel):

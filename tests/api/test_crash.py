@@ -157,7 +157,9 @@ def test_sync_killed_midway_is_failed_requeued_and_completed(data_dir: Path, tmp
         name, marker, data = marker_doc(i, "s")
         (folder / name).write_bytes(data)
         markers[name] = marker
-    srv = start(data_dir, RAG_FAULT_POINT="sync_between_files", RAG_FAULT_AFTER="3")
+    # One file per batch, so the fault point falls between files as before batching.
+    srv = start(data_dir, RAG_FAULT_POINT="sync_between_files", RAG_FAULT_AFTER="3",
+                RAG_INGEST__SYNC_BATCH_FILES="1")
     status, source = srv.call("POST", "/sources", {"kind": "folder", "path": str(folder), "collection": C})
     assert status == 201
     assert srv.wait_dead() is not None

@@ -220,3 +220,19 @@ def test_scheduler_installs_reloads_and_fires(runtime: Runtime, tmp_path: Path) 
         assert scheduler._aps.get_job(source.id) is None
     finally:
         scheduler.stop()
+
+
+def test_a_sync_ingests_changed_files_in_batches(runtime: Runtime, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    for i in range(12):
+        _write(folder / f"note{i}.md", docs.markdown(f"Note {i}", {"Herons": f"Heron {i} nests at pier {i + 40}."}))
+    source = runtime.sources.add(kind="folder", path=str(folder), collection="batched", include=[],
+                                 exclude=[], schedule=None, delete_missing=True)
+    job = _sync(runtime, source.id)
+    assert job.state == "succeeded" and job.counts["added"] == 12 and job.done == 12
+    # One batch of 12 files: one committed write (generation), not twelve.
+    assert runtime.store.get_collection("batched").generation == 1
+    assert any("pier 47" in t for t in _texts(runtime, "batched", "Where does heron 7 nest?"))
+    _write(folder / "note3.md", docs.markdown("Note 3", {"Herons": "Heron 3 moved to pier 99."}))
+    again = _sync(runtime, source.id)
+    assert again.counts["updated"] == 1 and again.counts["unchanged"] == 11
