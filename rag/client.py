@@ -193,6 +193,10 @@ class Client:
         """One job."""
         return self._json("GET", f"/jobs/{job_id}")
 
+    def cancel_job(self, job_id: str) -> Json:
+        """Cancel a job (queued: at once; running: after its current batch); the job."""
+        return self._json("POST", f"/jobs/{job_id}/cancel")
+
     def keys(self) -> list[Json]:
         """Every key, without secrets."""
         return self._json("GET", "/keys")["keys"]

@@ -108,10 +108,17 @@ def sources_remove(source_id: Annotated[str, typer.Argument()], data_dir: DataDi
     typer.echo(f"removed {source_id}")
 
 
-@app.command()
-def jobs(limit: Annotated[int, typer.Option()] = 20, data_dir: DataDir = None,
+jobs_app = typer.Typer(help="Jobs: `rag jobs` lists the recent ones; show one; cancel one.",
+                       invoke_without_command=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.callback()
+def jobs(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 20, data_dir: DataDir = None,
          url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """Recent jobs, newest first."""
+    if ctx.invoked_subcommand:
+        return
     if url:
         with remote.session(url, api_key) as gw:
             for job in gw.jobs(limit):
@@ -120,6 +127,38 @@ def jobs(limit: Annotated[int, typer.Option()] = 20, data_dir: DataDir = None,
     for j in offline_runtime(data_dir).jobs.list(limit=limit):
         counts = ", ".join(f"{v} {k}" for k, v in j.counts.items() if v)
         typer.echo(f"{j.id}\t{j.kind}\t{j.collection}\t{j.state}\t{j.done}/{j.total or 0}\t{counts}\t{j.reason or ''}")
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: Annotated[str, typer.Argument()], data_dir: DataDir = None,
+              url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """One job: state, progress, counts and each failed file with its reason."""
+    if url:
+        with remote.session(url, api_key) as gw:
+            remote.print_job(gw.job(job_id))
+        return
+    try:
+        j = offline_runtime(data_dir).jobs.get(job_id)
+    except RagError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    remote.print_job({"id": j.id, "kind": j.kind, "collection": j.collection, "state": j.state, "counts": j.counts,
+                      "progress": {"done": j.done, "total": j.total}, "reason": j.reason, "errors": j.errors})
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: Annotated[str, typer.Argument()], data_dir: DataDir = None,
+                url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """Cancel a job: a queued one at once, a running one after its current batch."""
+    if url:
+        with remote.session(url, api_key) as gw:
+            job = gw.cancel_job(job_id)
+    else:
+        try:
+            j = offline_runtime(data_dir).jobs.request_cancel(job_id)
+        except RagError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        job = {"id": j.id, "state": j.state}
+    typer.echo(f"{job['id']}\t{job['state']}")
 
 
 @keys_app.command("create")

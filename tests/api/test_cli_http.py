@@ -4,6 +4,7 @@ delete documents, sources, jobs and keys; errors as one line and a non-zero exit
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,10 @@ def test_sources_jobs_and_keys_over_http(server: Server, folder: Path) -> None:
     assert "succeeded" in synced.output
     assert source_id in rag(server, "sources", "list").output
     assert "sync\tsynced" in rag(server, "jobs").output
+    job_id = re.findall(r"job_[0-9a-f]{16}", synced.output)[-1]
+    assert "succeeded" in rag(server, "jobs", "show", job_id).output
+    finished = rag(server, "jobs", "cancel", job_id)
+    assert finished.exit_code == 1 and finished.output.startswith("error: invalid_request: "), finished.output
     assert rag(server, "sources", "remove", source_id).exit_code == 0
     assert source_id not in rag(server, "sources", "list").output
 
