@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         description="Self-hosted RAG: upload documents, ask questions, get answers grounded in them with citations.",
         lifespan=lifespan,
-        responses=api_errors.COMMON,
     )
     app.state.rate_limiter = KeyRateLimiter()
     app.include_router(health.router)

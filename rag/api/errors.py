@@ -13,6 +13,7 @@ types, the seconds to wait). Routes document theirs with `errors(404, ...)`.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -76,8 +77,11 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": _DESCRIPTIONS.get(status, "Error")} for status in statuses}
 
 
-# Statuses any route can answer: auth, the body limits, validation, a key's rate, a bug.
-COMMON = errors(401, 408, 413, 422, 429, 500)
+# Every route that takes a key: no key or a bad one, and the key's request rate.
+KEYED = errors(401, 429)
+# Every route that takes a body: the body limits (too slow, too large) and validation.
+BODY = errors(408, 413, 422)
+# 500 is documented nowhere: any 500 is a bug (and the fuzz test fails on it).
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
@@ -108,6 +112,30 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Only where and what: pydantic's `input` echoes the request (maybe megabytes, maybe a secret).
     return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()]
+
+
+def _document_only_reachable_errors(app: FastAPI) -> None:
+    """FastAPI documents a 422 in its own shape on every route with a parameter; the routes
+    whose 422 is reachable document it in ours (`BODY`, `errors(422)`), so its own ones (a
+    path string cannot fail validation) are dropped from the schema."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        for item in schema.get("paths", {}).values():
+            for op in item.values():
+                response = op.get("responses", {}).get("422")
+                if response and "HTTPValidationError" in json.dumps(response):
+                    del op["responses"]["422"]
+        if "HTTPValidationError" not in json.dumps(schema.get("paths", {})):
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install(app: FastAPI) -> None:
@@ -144,6 +172,7 @@ def install(app: FastAPI) -> None:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "an unexpected error; the server log has the details")
 
+    _document_only_reachable_errors(app)
     app.add_exception_handler(RagError, domain)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)

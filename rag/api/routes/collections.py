@@ -18,7 +18,7 @@ from rag.api.deps import (
     StoreDep,
     WritableCollection,
 )
-from rag.api.errors import errors
+from rag.api.errors import BODY, KEYED, errors
 from rag.api.schemas import (
     CollectionOut,
     CollectionsOut,
@@ -29,7 +29,7 @@ from rag.api.schemas import (
 )
 from rag.errors import InvalidInput, ParseFailed, TooLarge
 
-router = APIRouter(tags=["collections"])
+router = APIRouter(tags=["collections"], responses=KEYED)
 
 
 @router.get("/collections", response_model=CollectionsOut)
@@ -58,7 +58,7 @@ def get_document(name: CollectionName, document_id: str, store: StoreDep) -> Doc
 
 @router.post(
     "/collections/{name}/documents", response_model=UploadOut,
-    responses=errors(400, 404, 413, 415, 422),
+    responses={**BODY, **errors(400, 404, 413, 415, 422)},
 )
 def upload_documents(
     name: WritableCollection,

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from rag import __version__
 from rag.api.deps import PrincipalDep, RuntimeDep
+from rag.api.errors import KEYED
 from rag.api.schemas_health import HealthOut, LivenessOut
 from rag.bootstrap import Runtime
 from rag.store.keys import Principal
@@ -50,7 +51,7 @@ def health(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
 
 
-@router.get("/health/details", response_model=HealthOut, responses={503: {"model": HealthOut}})
+@router.get("/health/details", response_model=HealthOut, responses={**KEYED, 503: {"model": HealthOut}})
 def health_details(runtime: RuntimeDep, principal: PrincipalDep) -> JSONResponse:
     """Models and the index state of each collection this key may read; the data directory
     for admin keys only. Same status as GET /health."""

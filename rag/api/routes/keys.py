@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from rag.api.deps import RuntimeDep, require_admin
-from rag.api.errors import errors
+from rag.api.errors import BODY, KEYED, errors
 
-router = APIRouter(tags=["keys"], dependencies=[Depends(require_admin)], responses=errors(403))
+router = APIRouter(tags=["keys"], dependencies=[Depends(require_admin)], responses={**KEYED, **errors(403)})
 
 
 class KeyIn(BaseModel):
@@ -28,7 +28,7 @@ class KeyCreated(BaseModel):
     key: str = Field(..., description="shown only now; store it safely")
 
 
-@router.post("/keys", response_model=KeyCreated, status_code=201, responses=errors(400))
+@router.post("/keys", response_model=KeyCreated, status_code=201, responses={**BODY, **errors(400)})
 def create_key(body: KeyIn, runtime: RuntimeDep) -> KeyCreated:
     """Create an API key with the given scopes. The response holds the key itself, which is
     never shown again (only its hash is stored). 400 if no scope is given or one is malformed."""

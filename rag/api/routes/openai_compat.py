@@ -19,14 +19,14 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import PrincipalDep, RuntimeDep, collection_name
-from rag.api.errors import error_body, errors, stream_error
+from rag.api.errors import BODY, KEYED, error_body, errors, stream_error
 from rag.api.schemas import AnswerOut
 from rag.api.schemas_openai import ChatIn, EmbeddingsIn, Message
 from rag.api.streaming import AnswerStream
 from rag.errors import InvalidInput, NotFound
 from rag.types import Answer
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=KEYED)
 PREFIX = "groundwork/"
 _FOLLOW_UP = re.compile(r"\b(it|its|he|she|his|her|they|them|their|this|that|these|those|there|one)\b", re.I)
 
@@ -55,7 +55,7 @@ def models(runtime: RuntimeDep, principal: PrincipalDep) -> dict:
         for c in runtime.store.list_collections() if principal.can("read", c.name)]}
 
 
-@router.post("/embeddings", responses=errors(400, 503))
+@router.post("/embeddings", responses={**BODY, **errors(400, 503)})
 def embeddings(body: EmbeddingsIn, runtime: RuntimeDep, _: PrincipalDep) -> dict:
     """The embedding model (normalised vectors)."""
     texts = [body.input] if isinstance(body.input, str) else body.input
@@ -68,7 +68,7 @@ def embeddings(body: EmbeddingsIn, runtime: RuntimeDep, _: PrincipalDep) -> dict
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
-@router.post("/chat/completions", responses=errors(400, 404, 429, 503))
+@router.post("/chat/completions", responses={**BODY, **errors(400, 404, 429, 503)})
 async def chat(body: ChatIn, runtime: RuntimeDep, principal: PrincipalDep, request: Request):
     """Answer the last user message from the collection named by `model`."""
     collection = _collection(body.model)

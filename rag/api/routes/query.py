@@ -10,12 +10,12 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.api.deps import CollectionName, ServiceDep
-from rag.api.errors import error_body, errors, stream_error
+from rag.api.errors import BODY, KEYED, error_body, errors, stream_error
 from rag.api.schemas import AnswerOut, FiltersIn, QueryIn, SearchHitOut, SearchIn, SearchOut
 from rag.api.streaming import AnswerStream
 from rag.types import Answer, Filters
 
-router = APIRouter(tags=["query"])
+router = APIRouter(tags=["query"], responses=KEYED)
 
 
 def _filters(f: FiltersIn) -> Filters:
@@ -28,7 +28,7 @@ def _filters(f: FiltersIn) -> Filters:
 
 
 @router.post("/collections/{name}/query", response_model=AnswerOut,
-             responses={**errors(400, 404, 429, 503), 200: {"content": {"text/event-stream": {}}}})
+             responses={**BODY, **errors(400, 404, 429, 503), 200: {"content": {"text/event-stream": {}}}})
 async def query(name: CollectionName, body: QueryIn, service: ServiceDep, request: Request):
     """Answer a question from the collection's documents, citing the passages used as [n].
 
@@ -63,7 +63,7 @@ async def _sse(stream: AnswerStream, request: Request) -> AsyncIterator[bytes]:
 
 
 @router.post("/collections/{name}/search", response_model=SearchOut,
-             responses=errors(400, 404, 503))
+             responses={**BODY, **errors(400, 404, 503)})
 def search(name: CollectionName, body: SearchIn, service: ServiceDep) -> SearchOut:
     """The ranked chunks for a query, without calling the LLM."""
     hits = service.search(name, body.query, body.top_k, _filters(body.filters), body.mode)

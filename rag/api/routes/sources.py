@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends
 
 from ingest.scheduler import parse_cron
 from rag.api.deps import RuntimeDep, collection_name, require_admin
-from rag.api.errors import errors
+from rag.api.errors import BODY, KEYED, errors
 from rag.api.schemas import JobRef, SourceIn, SourceOut, SourcePatch, SourcesOut
 from rag.errors import InvalidInput
 
-router = APIRouter(tags=["sources"], dependencies=[Depends(require_admin)], responses=errors(403))
+router = APIRouter(tags=["sources"], dependencies=[Depends(require_admin)], responses={**KEYED, **errors(403)})
 
 
-@router.post("/sources", response_model=SourceOut, status_code=201, responses=errors(400))
+@router.post("/sources", response_model=SourceOut, status_code=201, responses={**BODY, **errors(400)})
 def add_source(body: SourceIn, runtime: RuntimeDep) -> SourceOut:
     """Register a folder (recursive) or a file; its first sync is queued at once."""
     collection_name(body.collection)
@@ -47,7 +47,7 @@ def get_source(source_id: str, runtime: RuntimeDep) -> SourceOut:
     return SourceOut(**asdict(runtime.sources.get(source_id)))
 
 
-@router.patch("/sources/{source_id}", response_model=SourceOut, responses=errors(400, 404))
+@router.patch("/sources/{source_id}", response_model=SourceOut, responses={**BODY, **errors(400, 404)})
 def patch_source(source_id: str, body: SourcePatch, runtime: RuntimeDep) -> SourceOut:
     """Change globs, schedule (null removes it) or delete_missing."""
     changes = body.model_dump(exclude_unset=True)
