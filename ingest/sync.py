@@ -13,7 +13,7 @@ from ingest.filetypes import display_path
 from ingest.pipeline import FileOutcome, IncomingFile, Ingestor
 from rag import faults
 from rag.errors import NotFound
-from rag.store.jobs import COUNT_KEYS, Job, JobStore
+from rag.store.jobs import COUNT_KEYS, Job, JobStore, describe_counts
 from rag.store.sources import SeenFile, Source, SourceStore
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,6 @@ class _Pending:
     content_hash: str
 
 
-def _summary(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing to do"
-
-
 class Syncer:
     """Runs one sync job: skip unchanged, re-ingest changed, add new, delete missing."""
 
@@ -106,9 +102,10 @@ class Syncer:
         done = 0
         config = self.ingestor.config_hash
         pending: list[_Pending] = []
+        pending_bytes = 0
 
         def flush() -> None:
-            nonlocal done
+            nonlocal done, pending_bytes
             if not pending:
                 return
             base = done
@@ -121,6 +118,7 @@ class Syncer:
                 counts[self._record(source, p, outcome, config, errors)] += 1
                 done += 1
             pending.clear()
+            pending_bytes = 0
             faults.hit("sync_between_files")
 
         for item in listed:
@@ -142,7 +140,8 @@ class Syncer:
             pending.append(_Pending(item, IncomingFile(display_path(item.rel_path), data, source=source.id,
                                                        metadata={"path": item.rel_path}),
                                     hashlib.sha256(data).hexdigest()))
-            if len(pending) >= self.batch_files or sum(len(p.file.data) for p in pending) >= self.batch_bytes:
+            pending_bytes += len(data)
+            if len(pending) >= self.batch_files or pending_bytes >= self.batch_bytes:
                 flush()
         flush()
         for old in gone:
@@ -155,7 +154,7 @@ class Syncer:
             done += 1
         self.jobs.progress(job.id, done=done, total=total, counts=counts, errors=errors)
         self.sources.mark_synced(source.id)
-        log.info("sync %s of source %s into %r: %s", job.id, source.id, source.collection, _summary(counts))
+        log.info("sync %s of source %s into %r: %s", job.id, source.id, source.collection, describe_counts(counts, "nothing to do"))
         for error in errors:
             log.warning("sync %s: %s failed: %s", job.id, error.get("file"), error.get("reason"))
         return self.jobs.finish(job.id, "succeeded")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ingest.heartbeat import Heartbeat
 from ingest.pipeline import FileOutcome, IncomingFile, Ingestor
-from rag.store.jobs import COUNT_KEYS, JobStore
+from rag.store.jobs import COUNT_KEYS, JobStore, describe_counts
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,12 @@ class Uploads:
         try:
             with Heartbeat(self.jobs, job.id, self.heartbeat_s):
                 outcomes = self.ingestor.ingest_many(collection, files, progress=progress)
-            self.jobs.progress(job.id, done=len(outcomes), total=len(files), counts=count_outcomes(outcomes),
-                               errors=failures(outcomes))
+            counts, failed = count_outcomes(outcomes), failures(outcomes)
+            self.jobs.progress(job.id, done=len(outcomes), total=len(files), counts=counts, errors=failed)
             result = UploadResult(job.id, outcomes)
             state, reason = ("failed", "every file failed") if result.all_failed else ("succeeded", None)
-            counts = count_outcomes(outcomes)
-            log.info("upload %s into %r: %s", job.id, collection,
-                     ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no files")
-            for failure in failures(outcomes):
+            log.info("upload %s into %r: %s", job.id, collection, describe_counts(counts, "no files"))
+            for failure in failed:
                 log.warning("upload %s: %s failed: %s", job.id, failure["file"], failure["reason"])
             return result
         except Exception as exc:

@@ -92,11 +92,14 @@ class Client:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    def _unreachable(self, exc: httpx.TransportError) -> ApiError:
+        return ApiError(0, "unreachable", f"cannot reach {self.base_url}: {exc}")
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ApiError(0, "unreachable", f"cannot reach {self.base_url}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             raise _error(response)
         return response
@@ -112,7 +115,7 @@ class Client:
         try:
             response = self._http.get("/health/details")
         except httpx.TransportError as exc:
-            raise ApiError(0, "unreachable", f"cannot reach {self.base_url}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         if response.status_code not in (200, 503):  # 503 is a degraded report, not an error
             raise _error(response)
         return response.json()
@@ -159,7 +162,7 @@ class Client:
                     raise _error(response)
                 yield from _sse(response.iter_lines())
         except httpx.TransportError as exc:
-            raise ApiError(0, "unreachable", f"cannot reach {self.base_url}: {exc}") from exc
+            raise self._unreachable(exc) from exc
 
     def search(self, collection: str, query: str, top_k: int | None = None) -> list[Json]:
         """The ranked chunks for a query (no LLM)."""

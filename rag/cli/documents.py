@@ -31,6 +31,7 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
     from ingest.pipeline import FileOutcome
     from ingest.uploads import count_outcomes
     from rag.bootstrap import build_runtime
+    from rag.store.jobs import describe_counts
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -43,10 +44,11 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
     failures: list[str] = []
     with tqdm(total=len(files), desc=f"ingesting into {collection}", unit="file") as bar:
         for batch, unreadable in read_batches(files, max_bytes=int(batch_mb * 1024 * 1024)):
-            def progress(n: int, base: int = bar.n) -> None:
+            before = bar.n
+
+            def progress(n: int, base: int = before) -> None:
                 bar.update(base + n - bar.n)
 
-            before = bar.n
             done = runtime.ingestor.ingest_many(collection, batch, progress=progress)
             outcomes += done
             outcomes += [FileOutcome(f.name, "failed", reason=why) for f, why in unreadable]
@@ -54,7 +56,7 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="files or folders (r
             failures += [f"  {why}" for _, why in unreadable]
             bar.update(before + len(batch) + len(unreadable) - bar.n)
     counts = count_outcomes(outcomes)
-    typer.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if n) or "no files")
+    typer.echo(describe_counts(dict(sorted(counts.items())), "no files"))
     for line in failures:
         typer.echo(line, err=True)
     if failures and len(failures) == len(files):

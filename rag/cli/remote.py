@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from rag.client import ApiError, Client, Upload
+from rag.store.jobs import describe_counts
 
 UrlOpt = Annotated[str | None, typer.Option(
     "--url", envvar="RAG_URL", help="a Groundwork server (e.g. http://127.0.0.1:8000): work over its HTTP API")]
@@ -64,7 +65,7 @@ def ingest(url: str, api_key: str | None, paths: list[Path], collection: str, ba
                 counts[result["status"]] = counts.get(result["status"], 0) + 1
                 if result["status"] == "failed":
                     failures.append(f"  {result['name']}: {result.get('reason')}")
-    typer.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no files")
+    typer.echo(describe_counts(dict(sorted(counts.items())), "no files"))
     for line in failures:
         typer.echo(line, err=True)
     if files and len(failures) == len(files):
@@ -151,11 +152,11 @@ def follow_job(gw: Client, job_id: str, poll_s: float = 0.5) -> dict[str, Any]:
             time.sleep(poll_s)
 
 
-def print_job(job: dict[str, Any]) -> None:
-    """One line per job, then its per-file errors."""
-    counts = ", ".join(f"{v} {k}" for k, v in (job.get("counts") or {}).items() if v)
+def print_job(job: dict[str, Any], with_errors: bool = True) -> None:
+    """One line for a job (in the API's JobOut form), then its per-file errors."""
+    counts = describe_counts(job.get("counts") or {})
     progress = job.get("progress") or {}
     typer.echo(f"{job['id']}\t{job['kind']}\t{job['collection']}\t{job['state']}\t{progress.get('done') or 0}/"
                f"{progress.get('total') or 0}\t{counts}\t{job.get('reason') or ''}")
-    for error in job.get("errors") or []:
+    for error in (job.get("errors") or []) if with_errors else []:
         typer.echo(f"  {error.get('file')}: {error.get('reason')}", err=True)

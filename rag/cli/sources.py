@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
+from rag.api.schemas import JobOut
 from rag.cli import remote
 from rag.cli.common import DataDir, app, offline_runtime
 from rag.cli.remote import KeyOpt, UrlOpt
 from rag.errors import RagError
+from rag.store.jobs import describe_counts
 
 sources_app = typer.Typer(help="Folders and files kept in sync with collections.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
@@ -86,8 +88,7 @@ def sources_sync(source_id: Annotated[str, typer.Argument()], data_dir: DataDir 
     except RagError as exc:
         raise typer.BadParameter(str(exc)) from exc
     for job in runtime.runner.run_pending():
-        counts = ", ".join(f"{v} {k}" for k, v in job.counts.items() if v)
-        typer.echo(f"{job.id}\t{job.state}\t{counts or 'nothing to do'}")
+        typer.echo(f"{job.id}\t{job.state}\t{describe_counts(job.counts, 'nothing to do')}")
         for error in job.errors:
             typer.echo(f"  {error['file']}: {error['reason']}", err=True)
 
@@ -125,8 +126,7 @@ def jobs(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 20, data_di
                 remote.print_job(job)
         return
     for j in offline_runtime(data_dir).jobs.list(limit=limit):
-        counts = ", ".join(f"{v} {k}" for k, v in j.counts.items() if v)
-        typer.echo(f"{j.id}\t{j.kind}\t{j.collection}\t{j.state}\t{j.done}/{j.total or 0}\t{counts}\t{j.reason or ''}")
+        remote.print_job(JobOut.of(j).model_dump(mode="json"), with_errors=False)
 
 
 @jobs_app.command("show")
@@ -141,8 +141,7 @@ def jobs_show(job_id: Annotated[str, typer.Argument()], data_dir: DataDir = None
         j = offline_runtime(data_dir).jobs.get(job_id)
     except RagError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    remote.print_job({"id": j.id, "kind": j.kind, "collection": j.collection, "state": j.state, "counts": j.counts,
-                      "progress": {"done": j.done, "total": j.total}, "reason": j.reason, "errors": j.errors})
+    remote.print_job(JobOut.of(j).model_dump(mode="json"))
 
 
 @jobs_app.command("cancel")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 from rag.clock import utc_iso, utc_now
 from rag.errors import InvalidInput, NotFound
@@ -50,12 +52,18 @@ MIGRATIONS = (
     )),
 )
 
-STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+STATES: tuple[str, ...] = get_args(State)
 FINAL = ("succeeded", "failed", "cancelled")
 # A job's state only moves forward: queued -> running -> one of FINAL (or queued -> cancelled).
 # Every UPDATE of `state` below says which states it may leave, so a late writer (a worker
 # whose job was declared dead, a second finish) changes nothing.
 COUNT_KEYS = ("added", "updated", "unchanged", "deleted", "failed")
+
+
+def describe_counts(counts: Mapping[str, int], empty: str = "") -> str:
+    """The non-zero counts in the mapping's order ("2 added, 1 failed"), or `empty`."""
+    return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or empty
 
 
 def _dt(value: str | None) -> datetime | None:

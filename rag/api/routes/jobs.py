@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from rag.api.deps import RuntimeDep, require_admin
 from rag.api.errors import KEYED, errors
 from rag.api.schemas import JobOut, JobsOut
+from rag.store.jobs import State
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_admin)], responses={**KEYED, **errors(403)})
 
 
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-
-
 @router.get("/jobs", response_model=JobsOut, responses=errors(422))
-def list_jobs(runtime: RuntimeDep, state: JobState | None = None, source_id: str | None = None,
+def list_jobs(runtime: RuntimeDep, state: State | None = None, source_id: str | None = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JobsOut:
     """Newest first; filter by state or source."""
     return JobsOut(jobs=[JobOut.of(j) for j in runtime.jobs.list(state, source_id, limit)])
