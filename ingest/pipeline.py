@@ -21,9 +21,10 @@ from ingest.filetypes import check_container, detect_kind, display_path
 from ingest.parsing import Element, bound_elements, bound_input
 from rag import faults
 from rag.embedding import Embedder
-from rag.errors import ParseFailed, UnsupportedType
+from rag.errors import NotFound, ParseFailed, UnsupportedType
 from rag.files import atomic_path
-from rag.store.sqlite import DocumentWrite, SQLiteStore
+from rag.store.base import Store
+from rag.store.records import DocumentWrite
 from rag.store.vectors import VectorIndexes
 from rag.types import Document
 
@@ -86,7 +87,7 @@ class Parser(Protocol):
 class Ingestor:
     """Ingests files into collections; one writer per collection, readers never wait."""
 
-    def __init__(self, store: SQLiteStore, indexes: VectorIndexes, embedder: Embedder,
+    def __init__(self, store: Store, indexes: VectorIndexes, embedder: Embedder,
                  chunker: Chunker, config_hash: str, files_dir: Path, parser: Parser,
                  max_text_chars: int = 2_000_000, prepare_threads: int = 1):
         self.store = store
@@ -259,12 +260,22 @@ class Ingestor:
                                                 note=p.note)))
         return resolved
 
-    def delete(self, collection: str, doc_id: str) -> None:
-        """Remove a document; no chunk of it can be retrieved once this returns."""
+    def delete(self, collection: str, doc_id: str) -> int:
+        """Remove a document; no chunk of it can be retrieved once this returns. Returns the
+        generation the delete produced."""
         with self.lock(collection):
             write = self.store.delete_document(collection, doc_id)
             faults.hit("after_delete_committed")
             self.indexes.apply(write)
+        return write.generation
+
+    def generation(self, collection: str) -> int | None:
+        """The collection's generation in the database now (None if it does not exist): at
+        least that of every write acknowledged so far, on any replica."""
+        try:
+            return self.store.generation(self.store.collection_id(collection))
+        except NotFound:
+            return None
 
     def _lookup(self, collection: str, name: str, content_hash: str) -> tuple[Document | None, bool]:
         """The stored document of that name, and whether it already holds these bytes under

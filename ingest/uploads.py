@@ -38,6 +38,9 @@ class UploadResult:
 
     job_id: str
     outcomes: list[FileOutcome]
+    # The collection's generation once the files were stored (None if it does not exist):
+    # a query with this min_generation, on any replica, reads what the upload wrote.
+    generation: int | None = None
 
     @property
     def all_failed(self) -> bool:
@@ -69,7 +72,7 @@ class Uploads:
                 outcomes = self.ingestor.ingest_many(collection, files, progress=progress)
             counts, failed = count_outcomes(outcomes), failures(outcomes)
             self.jobs.progress(job.id, done=len(outcomes), total=len(files), counts=counts, errors=failed)
-            result = UploadResult(job.id, outcomes)
+            result = UploadResult(job.id, outcomes, self.ingestor.generation(collection))
             state, reason = ("failed", "every file failed") if result.all_failed else ("succeeded", None)
             log.info("upload %s into %r: %s", job.id, collection, describe_counts(counts, "no files"))
             for failure in failed:

@@ -24,11 +24,13 @@ from rag.llm.hf_transformers import TransformersGenerator
 from rag.llm.registry import make_generator
 from rag.retrieval.hybrid import FusionConfig, HybridRetriever, Retriever
 from rag.retrieval.rerank import Reranker, RerankingRetriever, make_reranker
+from rag.store.base import Store
 from rag.store.faiss_index import AnnParams
+from rag.store.follow import Follower
 from rag.store.jobs import JobStore
 from rag.store.keys import KeyStore
+from rag.store.registry import make_store
 from rag.store.sources import SourceStore
-from rag.store.sqlite import SQLiteStore
 from rag.store.vectors import IndexPolicy, IndexState, VectorIndexes
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ class Runtime:
     """Every component, warmed up and wired together."""
 
     settings: Settings
-    store: SQLiteStore
+    store: Store
     embedder: Embedder
     indexes: VectorIndexes
     ingestor: Ingestor
@@ -55,10 +57,13 @@ class Runtime:
     scheduler: Scheduler
     keys: KeyStore
     parser: IsolatedParser
+    follower: Follower
     reranker: Reranker | None = None  # None: RAG_RERANK__MODEL=none
 
     def start_background(self) -> None:
-        """Start the job runner and the cron scheduler (the API does; one-shot CLI commands don't)."""
+        """Start the job runner, the cron scheduler and the index follower (the API does;
+        one-shot CLI commands don't)."""
+        self.follower.start()
         self.runner.start()
         self.scheduler.start()
 
@@ -66,6 +71,7 @@ class Runtime:
         """Stop the scheduler first (no new firings), then the runner after its current job (up to 30 s)."""
         self.scheduler.stop()
         self.runner.stop()
+        self.follower.stop()
 
 
 def build_runtime(
@@ -85,7 +91,7 @@ def build_runtime(
     faults.arm(settings.fault_point, settings.fault_after)
     faiss.omp_set_num_threads(settings.retrieval.faiss_threads)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLiteStore(settings.db_path)
+    store = make_store(settings)
     store.open()
     if embedder is None:
         embedder = make_embedder(settings)
@@ -112,7 +118,7 @@ def build_runtime(
         generator.warm_up()
     options = AskOptions.from_settings(settings)
     fusion = FusionConfig.from_settings(settings.retrieval)
-    retriever: Retriever = HybridRetriever(store, indexes, embedder, fusion)
+    retriever: Retriever = HybridRetriever(store, indexes, embedder, fusion, settings.replica.wait_s)
     if reranker is None:
         reranker = make_reranker(settings)
     reader = None
@@ -127,7 +133,8 @@ def build_runtime(
                                     int(settings.ingest.sync_batch_mb * 1024 * 1024)), timedelta(seconds=settings.job_lease_s))
     scheduler = Scheduler(sources, jobs, runner)
     return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states,
-                   jobs, sources, runner, scheduler, KeyStore(store), parser, reranker)
+                   jobs, sources, runner, scheduler, KeyStore(store), parser,
+                   Follower(store, indexes, settings.replica.poll_s), reranker)
 
 
 def index_policy(settings: Settings) -> IndexPolicy:

@@ -174,12 +174,30 @@ class LimitSettings(BaseModel):
     max_pending_questions: int = Field(8, ge=1, description="LLM queue length before 429")
 
 
+class ReplicaSettings(BaseModel):
+    """Several API replicas on one PostgreSQL database: how each follows the others' writes."""
+
+    # A query with `min_generation` waits this long for this replica's index to reach it,
+    # then answers 503 (not_caught_up).
+    wait_s: float = Field(5.0, ge=0, le=120)
+    # Writes of other replicas arrive by PostgreSQL NOTIFY; this is the polling fallback
+    # (and the only way on SQLite, where another process may write beside the server).
+    poll_s: float = Field(2.0, gt=0, le=3600)
+
+
 class Settings(BaseSettings):
     """Everything configurable; read from the environment once, passed down explicitly."""
 
     model_config = SettingsConfigDict(env_prefix="RAG_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Path("data")
+    # The store (the truth). Unset: the SQLite file under data_dir, for one process. A
+    # PostgreSQL address (postgresql://user@host:5432/db) for several API replicas and
+    # workers on one database. A secret: it may hold a password.
+    database_url: SecretStr | None = None
+    # Originals of ingested files, by content hash. Replicas and workers on PostgreSQL share
+    # one (a common mount), so any of them can read what another stored.
+    files_dir: Path = Field(default_factory=lambda data: Path(data["data_dir"]) / "files")
     # With an admin key set, every request needs `Authorization: Bearer KEY`; without one,
     # auth is off and the server refuses any address but loopback. A secret: repr, logs and
     # dumps of the settings show "**********", never the key.
@@ -205,21 +223,17 @@ class Settings(BaseSettings):
     rerank: RerankSettings = RerankSettings()
     index: IndexSettings = IndexSettings()
     limits: LimitSettings = LimitSettings()
+    replica: ReplicaSettings = ReplicaSettings()
 
     @property
     def db_path(self) -> Path:
-        """The SQLite database, the source of truth: <data_dir>/groundwork.sqlite3."""
+        """The SQLite database (the truth when database_url is unset): <data_dir>/groundwork.sqlite3."""
         return self.data_dir / "groundwork.sqlite3"
 
     @property
     def index_dir(self) -> Path:
-        """The FAISS index files, derived from SQLite (rebuilt when missing or stale)."""
+        """The FAISS index files, derived from the database (followed or rebuilt when stale), per replica."""
         return self.data_dir / "index"
-
-    @property
-    def files_dir(self) -> Path:
-        """The originals of ingested files, stored by content hash."""
-        return self.data_dir / "files"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -100,3 +100,15 @@ class Forbidden(RagError):
     """A valid key without the scope the action needs."""
 
     code = "forbidden"
+
+
+class StoreUnavailable(RagError):
+    """The database cannot be reached (PostgreSQL down or unreachable): 503, try again later."""
+
+    code = "store_unavailable"
+
+
+class NotCaughtUp(RagError):
+    """The replica's index has not reached the generation a client asked for (min_generation) in time: 503."""
+
+    code = "not_caught_up"

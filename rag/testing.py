@@ -108,3 +108,7 @@ class SlowIngestor:
 
         time.sleep(self.seconds)
         return [FileOutcome(f.name, "unchanged") for f in files]
+
+    def generation(self, collection: str) -> int | None:
+        """Nothing was stored: no generation."""
+        return None

@@ -94,3 +94,4 @@ class Answer:
     citations: list[Citation]
     sources: list[ScoredChunk]
     timings_ms: dict[str, float]
+    generation: int | None = None  # the collection's generation the answer was read at

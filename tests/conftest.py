@@ -14,6 +14,7 @@ import rag  # noqa: F401  (sets the offline environment before any model library
 from rag.api.app import create_app
 from rag.bootstrap import Runtime, build_runtime
 from rag.config import Settings
+from rag.store.base import Store
 
 # A test that uses one of these loads the real models (MiniLM, SmolLM2, unstructured):
 # it belongs to the slow tier. `pytest -m "not slow"` runs the rest, on the fakes of rag.testing.
@@ -119,3 +120,60 @@ def wait_job(runtime: Runtime, job_id: str, timeout: float = 300):
             return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish: {runtime.jobs.get(job_id)}")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this session's own on the machine's server (dropped at the end)."""
+    from tests import postgres
+
+    admin, name, url = postgres.create_session_db()
+    yield url
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture()
+def pg_url(pg_database: str) -> Iterator[str]:
+    """A connection URL whose tables live in a schema of this test's own."""
+    from tests import postgres
+
+    schema, url = postgres.new_schema(pg_database)
+    yield url
+    postgres.drop_schema(pg_database, schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The contract suite's store: every test using it runs once per backend, opened empty."""
+    s = open_store(request.param, tmp_path, request)
+    yield s
+    s.close()
+
+
+def open_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
+    """An opened, empty store of `kind` ("sqlite" or "postgresql")."""
+    from rag.store.sqlite import SQLiteStore
+
+    if kind == "sqlite":
+        s: Store = SQLiteStore(tmp_path / "db.sqlite3")
+    else:
+        from rag.store.postgres import PostgresStore
+
+        s = PostgresStore(request.getfixturevalue("pg_url"))
+    s.open()
+    return s
+
+
+def same_database(store: Store) -> Store:
+    """Another store object (its own connections) on the same database, as a second process would have."""
+    from rag.store.postgres import PostgresStore
+    from rag.store.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        other: Store = SQLiteStore(store.path)
+    else:
+        assert isinstance(store, PostgresStore)
+        other = PostgresStore(store.url)
+    other.open()
+    return other

@@ -79,21 +79,32 @@ class RagService:
     def search(self, collection: str, query: str, top_k: int | None = None,
                filters: Filters = Filters(), mode: str | None = None) -> list[ScoredChunk]:
         """Ranked chunks for a query, without the LLM."""
+        return self.search_at(collection, query, top_k, filters, mode)[1]
+
+    def search_at(self, collection: str, query: str, top_k: int | None = None, filters: Filters = Filters(),
+                  mode: str | None = None, min_generation: int | None = None) -> tuple[int, list[ScoredChunk]]:
+        """(generation read, ranked chunks): with `min_generation`, read at least that
+        generation of the collection (NotCaughtUp if this replica does not reach it in time)."""
         self._check_question(query)
-        return self.retriever.retrieve(collection, query, self._top_k(top_k), filters,
-                                       mode or self.options.mode)
+        generation = self.retriever.generation(collection, min_generation)
+        return generation, self.retriever.retrieve(collection, query, self._top_k(top_k), filters,
+                                                   mode or self.options.mode)
 
     def ask(self, collection: str, question: str, top_k: int | None = None,
-            filters: Filters = Filters(), max_tokens: int | None = None, mode: str | None = None) -> Answer:
-        """Answer from the collection's documents, with verified citations."""
-        for event in self.ask_stream(collection, question, top_k, filters, max_tokens, mode):
+            filters: Filters = Filters(), max_tokens: int | None = None, mode: str | None = None,
+            min_generation: int | None = None) -> Answer:
+        """Answer from the collection's documents, with verified citations (read at
+        `min_generation` or later if given: NotCaughtUp otherwise)."""
+        for event in self.ask_stream(collection, question, top_k, filters, max_tokens, mode,
+                                     min_generation=min_generation):
             if isinstance(event, Answer):
                 return event
         raise AssertionError("ask_stream ended without an answer")
 
     def ask_stream(self, collection: str, question: str, top_k: int | None = None,
                    filters: Filters = Filters(), max_tokens: int | None = None, mode: str | None = None,
-                   stop: threading.Event | None = None) -> collections.abc.Generator[str | Answer, None, None]:
+                   stop: threading.Event | None = None, min_generation: int | None = None,
+                   ) -> collections.abc.Generator[str | Answer, None, None]:
         """Yield the answer's text pieces as they are generated, then the final Answer.
 
         Setting `stop` (a client went away) ends the generation early.
@@ -110,13 +121,14 @@ class RagService:
                              "retry shortly")
         try:
             yield from self._answer(collection, question, k, filters, max_tokens or self.options.max_new_tokens,
-                                    mode or self.options.mode, stop)
+                                    mode or self.options.mode, stop, min_generation)
         finally:
             self._slots.release()
 
     def _answer(self, collection: str, question: str, k: int, filters: Filters, budget: int, mode: str,
-                stop: threading.Event | None) -> Iterator[str | Answer]:
+                stop: threading.Event | None, min_generation: int | None = None) -> Iterator[str | Answer]:
         started = time.perf_counter()
+        generation = self.retriever.generation(collection, min_generation)
         hits = self.retriever.retrieve(collection, question, k, filters, mode)
         retrieved = time.perf_counter()
         # Relevance is the cosine similarity, comparable whatever mode ranked the chunks.
@@ -128,7 +140,7 @@ class RagService:
             text = NOT_FOUND if not missing else (
                 f"{NOT_FOUND[:-1]}: the passages that come closest do not mention {', '.join(missing)}.")
             yield text
-            yield Answer(text, False, [], [], _timings(started, retrieved, retrieved))
+            yield Answer(text, False, [], [], _timings(started, retrieved, retrieved), generation)
             return
         readings: list[Reading] = []
         if self.options.evidence == "answer" and self.reader is not None:
@@ -168,6 +180,7 @@ class RagService:
             citations=citations,
             sources=_sources(evidence),
             timings_ms=_timings(started, retrieved, generated),
+            generation=generation,
         )
 
     def _missing_names(self, question: str, evidence: list[ScoredChunk]) -> list[str]:

@@ -13,8 +13,8 @@ from rag.answer.service import RagService
 from rag.bootstrap import Runtime
 from rag.config import Settings
 from rag.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from rag.store.base import Store
 from rag.store.keys import ADMIN, Principal
-from rag.store.sqlite import SQLiteStore
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -90,8 +90,8 @@ WritableCollection = Annotated[str, Depends(_scoped("write"))]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_store(runtime: RuntimeDep) -> SQLiteStore:
-    """The runtime's SQLite store."""
+def get_store(runtime: RuntimeDep) -> Store:
+    """The runtime's store (SQLite or PostgreSQL)."""
     return runtime.store
 
 
@@ -105,6 +105,6 @@ def get_ingestor(runtime: RuntimeDep) -> Ingestor:
     return runtime.ingestor
 
 
-StoreDep = Annotated[SQLiteStore, Depends(get_store)]
+StoreDep = Annotated[Store, Depends(get_store)]
 ServiceDep = Annotated[RagService, Depends(get_service)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]

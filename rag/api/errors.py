@@ -29,12 +29,14 @@ from rag.errors import (
     IndexCorrupt,
     InvalidInput,
     ModelUnavailable,
+    NotCaughtUp,
     NotFound,
     OutOfRange,
     Overloaded,
     ParseFailed,
     RagError,
     StoreTooNew,
+    StoreUnavailable,
     TooLarge,
     Unauthorized,
     UnsupportedType,
@@ -61,6 +63,7 @@ class ErrorOut(BaseModel):
 STATUS: list[tuple[type[RagError], int]] = [
     (NotFound, 404), (OutOfRange, 422), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
     (ParseFailed, 422), (ModelUnavailable, 503), (IndexCorrupt, 503), (StoreTooNew, 503),
+    (StoreUnavailable, 503), (NotCaughtUp, 503),
     (Overloaded, 429), (Unauthorized, 401), (Forbidden, 403),
 ]
 

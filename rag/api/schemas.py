@@ -22,6 +22,11 @@ class FiltersIn(BaseModel):
     ingested_before: datetime | None = None
 
 
+_MIN_GENERATION = ("read-your-writes across replicas: answer only from the collection at this generation "
+                   "or later (a write's response gives the generation it produced); 503 not_caught_up if "
+                   "this replica does not reach it within RAG_REPLICA__WAIT_S")
+
+
 class QueryIn(BaseModel):
     """A question to answer from a collection, with optional retrieval settings and filters."""
 
@@ -33,6 +38,7 @@ class QueryIn(BaseModel):
     top_k: int | None = Field(None, ge=1, description="chunks to retrieve (default from settings)")
     max_tokens: int | None = Field(None, ge=1, description="cap on generated tokens")
     mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="retrieval mode (default hybrid)")
+    min_generation: int | None = Field(None, ge=0, description=_MIN_GENERATION)
     stream: bool = Field(False, description="Server-Sent Events: token events, then answer, then done")
     filters: FiltersIn = FiltersIn()
 
@@ -44,6 +50,7 @@ class SearchIn(BaseModel):
     query: str = Field(..., description="what to search for (not blank)", json_schema_extra={"pattern": r"\S"})
     top_k: int | None = Field(None, ge=1)
     mode: Literal["dense", "lexical", "hybrid"] | None = None
+    min_generation: int | None = Field(None, ge=0, description=_MIN_GENERATION)
     filters: FiltersIn = FiltersIn()
 
 
@@ -82,6 +89,7 @@ class AnswerOut(BaseModel):
     citations: list[CitationOut]
     sources: list[AnswerSourceOut]
     timings_ms: dict[str, float]
+    generation: int | None = Field(None, description="the collection's generation the answer was read at")
 
     @classmethod
     def of(cls, answer: Answer) -> "AnswerOut":
@@ -101,7 +109,7 @@ class AnswerOut(BaseModel):
                           score=round(s.relevance if s.relevance is not None else s.score, 4))
                 for s in answer.sources
             ],
-            timings_ms=answer.timings_ms,
+            generation=answer.generation, timings_ms=answer.timings_ms,
         )
 
 
@@ -132,6 +140,7 @@ class SearchOut(BaseModel):
     """The chunks retrieved for a search, best first."""
 
     results: list[SearchHitOut]
+    generation: int = Field(..., description="the collection's generation the results were read at")
 
 
 class DocumentOut(BaseModel):
@@ -183,6 +192,8 @@ class UploadOut(BaseModel):
     collection: str
     job_id: str
     files: list[FileResultOut]
+    generation: int | None = Field(None, description="the collection's generation after the upload: pass it "
+                                   "as min_generation to read these files on any replica")
 
 
 class CollectionOut(BaseModel):

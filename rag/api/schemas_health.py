@@ -81,4 +81,5 @@ class HealthOut(BaseModel):
     version: str
     models: ModelsHealth
     data_dir: str | None
+    store: str | None = None  # "sqlite:<path>" or "postgresql://user@host:port/db" (admin keys only)
     collections: list[CollectionHealth]

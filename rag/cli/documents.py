@@ -111,12 +111,12 @@ def search(query: Annotated[str, typer.Argument()],
 @app.command()
 def collections(data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """List collections."""
-    from rag.store.sqlite import SQLiteStore
+    from rag.store.registry import make_store
 
     if url:
         return remote.collections(url, api_key)
 
-    store = SQLiteStore(settings_for(data_dir).db_path)
+    store = make_store(settings_for(data_dir))
     store.open()
     for c in store.list_collections():
         typer.echo(f"{c.name}\t{c.document_count} documents\t{c.chunk_count} chunks")
@@ -126,11 +126,11 @@ def collections(data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = 
 def documents_list(collection: Annotated[str, typer.Option("--collection", "-c")],
                    data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """A collection's documents: id, name, version, chunks, ingestion time."""
-    from rag.store.sqlite import SQLiteStore
+    from rag.store.registry import make_store
 
     if url:
         return remote.documents(url, api_key, collection)
-    store = SQLiteStore(settings_for(data_dir).db_path)
+    store = make_store(settings_for(data_dir))
     store.open()
     try:
         docs = store.list_documents(collection)

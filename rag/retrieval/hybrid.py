@@ -14,7 +14,7 @@ import numpy as np
 from rag.config import RetrievalSettings
 from rag.embedding import Embedder
 from rag.errors import InvalidInput
-from rag.store.sqlite import SQLiteStore
+from rag.store.base import Store
 from rag.store.vectors import VectorIndexes
 from rag.text import STOPWORDS
 from rag.types import Filters, ScoredChunk
@@ -31,6 +31,9 @@ class Retriever(Protocol):
     def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
                  mode: str = "hybrid") -> list[ScoredChunk]:
         """At most `k` chunks passing `filters`, best first; raises NotFound / InvalidInput."""
+
+    def generation(self, collection: str, min_generation: int | None = None) -> int:
+        """The collection's generation a query reads now (at least `min_generation`, else NotCaughtUp)."""
 
 
 _R = RetrievalSettings.model_fields  # the one source of the defaults below
@@ -76,12 +79,20 @@ def _lexical_pool() -> ThreadPoolExecutor:
 class HybridRetriever:
     """Dense (MiniLM cosine, exact FAISS), lexical (FTS5 BM25), or both fused."""
 
-    def __init__(self, store: SQLiteStore, indexes: VectorIndexes, embedder: Embedder,
-                 fusion: FusionConfig = FusionConfig()):
+    def __init__(self, store: Store, indexes: VectorIndexes, embedder: Embedder,
+                 fusion: FusionConfig = FusionConfig(), wait_s: float = 5.0):
+        """`wait_s`: how long `generation` waits for a `min_generation` (RAG_REPLICA__WAIT_S)."""
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
         self.fusion = fusion
+        self.wait_s = wait_s
+
+    def generation(self, collection: str, min_generation: int | None = None) -> int:
+        """The generation a query of the collection reads now: this replica's index snapshot,
+        brought to the database's; with `min_generation`, at least that (NotCaughtUp after
+        waiting `wait_s`). NotFound for an unknown collection."""
+        return self.indexes.require(self.store.collection_id(collection), min_generation, self.wait_s)
 
     def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
                  mode: str = "hybrid") -> list[ScoredChunk]:

@@ -153,6 +153,10 @@ class RerankingRetriever:
     candidates: int = 20
     order: str = "fused"  # or "rerank": by probability alone (RerankSettings.order)
 
+    def generation(self, collection: str, min_generation: int | None = None) -> int:
+        """The inner retriever's (reranking reads nothing of its own)."""
+        return int(self.inner.generation(collection, min_generation))
+
     def retrieve(self, collection: str, query: str, k: int, filters: Filters = Filters(),
                  mode: str = "hybrid") -> list[ScoredChunk]:
         """The k best of the reranked candidates, best first."""

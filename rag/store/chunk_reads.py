@@ -1,9 +1,9 @@
-"""The reading side of the SQLite store: embeddings for FAISS, filters, FTS5 BM25 search,
-chunk rows for results. Mixed into SQLiteStore, whose connection and snapshot it uses."""
+"""The reading side of the store: embeddings for FAISS, filters, chunk rows for results.
+Mixed into rag.store.base.Store, whose backend gives the connection, the snapshot, the
+metadata clause and the full-text ranking."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -18,12 +18,12 @@ from rag.types import Chunk, Document, Filters
 class ChunkReads:
     """Queries over chunks; every multi-statement read runs in one snapshot."""
 
-    def connection(self) -> sqlite3.Connection:
-        """The calling thread's connection (SQLiteStore provides it)."""
+    def connection(self) -> Any:
+        """The calling thread's connection (the backend provides it)."""
         raise NotImplementedError
 
-    def snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A read transaction (SQLiteStore provides it)."""
+    def snapshot(self) -> AbstractContextManager[Any]:
+        """A read transaction (the backend provides it)."""
         raise NotImplementedError
 
     # -- chunks ------------------------------------------------------------------------
@@ -46,8 +46,26 @@ class ChunkReads:
         rows = self.connection().execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))
         return {r[0] for r in rows}
 
+    def chunk_ids_at(self, collection_id: int) -> tuple[int, set[int]]:
+        """(generation, chunk ids) of a collection, read in one snapshot."""
+        with self.snapshot() as conn:
+            gen = conn.execute("SELECT generation FROM collections WHERE id = ?", (collection_id,)).fetchone()
+            ids = {int(r[0]) for r in conn.execute("SELECT id FROM chunks WHERE collection_id = ?", (collection_id,))}
+        return (int(gen[0]) if gen else 0), ids
+
     @staticmethod
-    def _filter_sql(filters: Filters) -> tuple[str, list[Any]]:
+    def _metadata_sql(key: str, value: Any) -> tuple[str, list[Any]]:
+        """The clause that keeps documents whose metadata `key` equals `value` (per backend)."""
+        raise NotImplementedError
+
+    def lexical_search(self, collection_id: int, terms: Sequence[str], k: int,
+                       filters: Filters) -> list[tuple[int, float]]:
+        """Full-text ranking of chunk text for any of `terms`, filters applied; best first,
+        scores positive and higher-is-better (per backend)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _filter_sql(cls, filters: Filters) -> tuple[str, list[Any]]:
         sql, args = "", []  # type: tuple[str, list[Any]]
         if filters.document_ids is not None:
             sql += f" AND d.id IN ({','.join('?' * len(filters.document_ids))})"
@@ -56,8 +74,9 @@ class ChunkReads:
             sql += f" AND d.id NOT IN ({','.join('?' * len(filters.exclude_document_ids))})"
             args.extend(filters.exclude_document_ids)
         for key, value in (filters.metadata or {}).items():
-            sql += " AND json_extract(d.metadata, ?) = ?"
-            args.extend([f'$."{key}"', value])
+            clause, values = cls._metadata_sql(key, value)
+            sql += clause
+            args.extend(values)
         if filters.source is not None:
             sql += " AND d.source = ?"
             args.append(filters.source)
@@ -75,27 +94,6 @@ class ChunkReads:
         where, args = self._filter_sql(filters)
         sql = "SELECT k.id FROM chunks k JOIN documents d ON d.id = k.document_id WHERE k.collection_id = ?" + where
         return [r[0] for r in self.connection().execute(sql, [collection_id, *args])]
-
-    def lexical_search(self, collection_id: int, terms: Sequence[str], k: int,
-                       filters: Filters) -> list[tuple[int, float]]:
-        """BM25 over chunk text (FTS5), filters applied inside the query; best first.
-
-        Scores are returned positive (FTS5's bm25() is lower-is-better).
-        """
-        if not terms or k <= 0:
-            return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        where, args = self._filter_sql(filters)
-        # The documents join is only needed by filters; every matching row pays for it.
-        documents = " JOIN documents d ON d.id = k.document_id" if where else ""
-        rows = self.connection().execute(
-            f"""SELECT f.rowid, bm25(chunks_fts) AS score FROM chunks_fts f
-                JOIN chunks k ON k.id = f.rowid{documents}
-                WHERE chunks_fts MATCH ? AND k.collection_id = ?{where}
-                ORDER BY score LIMIT ?""",
-            [match, collection_id, *args, k],
-        ).fetchall()
-        return [(int(r[0]), -float(r[1])) for r in rows]
 
     def chunk_embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored float32 vectors by chunk id; ids that no longer exist are absent."""

@@ -11,8 +11,8 @@ from typing import Literal, get_args
 
 from rag.clock import utc_iso, utc_now
 from rag.errors import InvalidInput, NotFound
+from rag.store.base import Store
 from rag.store.migrations import Migration
-from rag.store.sqlite import SQLiteStore
 
 # The tables of this module, by migration number (rag.store.migrations applies them).
 MIGRATIONS = (
@@ -101,7 +101,7 @@ _Recovered = list[tuple[Job, "Job | None"]]
 class JobStore:
     """Job rows in the Groundwork database."""
 
-    def __init__(self, store: SQLiteStore):
+    def __init__(self, store: Store):
         """Jobs in the `jobs` table of `store`."""
         self.store = store
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from rag.clock import utc_iso
 from rag.errors import InvalidInput, NotFound
+from rag.store.base import Store
 from rag.store.migrations import Migration
-from rag.store.sqlite import SQLiteStore
 
 # The tables of this module, by migration number (rag.store.migrations applies them).
 MIGRATIONS = (
@@ -66,7 +66,7 @@ def _hash(key: str) -> str:
 class KeyStore:
     """API key rows in the Groundwork database."""
 
-    def __init__(self, store: SQLiteStore):
+    def __init__(self, store: Store):
         """Keys in the `api_keys` table of `store`."""
         self.store = store
 

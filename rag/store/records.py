@@ -4,7 +4,6 @@ row mappers shared by the writing and the reading side."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,7 +54,7 @@ class DocumentWrite:
     embeddings: np.ndarray
 
 
-def collection_row(row: sqlite3.Row) -> CollectionInfo:
+def collection_row(row: Any) -> CollectionInfo:
     """A collections row joined with its document and chunk counts."""
     return CollectionInfo(
         id=row["id"], name=row["name"], created_at=datetime.fromisoformat(row["created_at"]),
@@ -63,7 +62,7 @@ def collection_row(row: sqlite3.Row) -> CollectionInfo:
     )
 
 
-def document_row(row: sqlite3.Row) -> Document:
+def document_row(row: Any) -> Document:
     """A documents row joined with its collection name and chunk count."""
     return Document(
         id=row["id"], collection=row["collection_name"], name=row["name"], source=row["source"],

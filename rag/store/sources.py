@@ -10,12 +10,11 @@ from typing import Any
 
 from rag.clock import utc_iso
 from rag.errors import NotFound
+from rag.store.base import Store
 from rag.store.migrations import Migration
-from rag.store.sqlite import SQLiteStore
 
 # The tables of this module, by migration number (rag.store.migrations applies them).
-MIGRATIONS = (
-    Migration(1, "sources, source_files", (
+_SOURCES = (
         """CREATE TABLE IF NOT EXISTS sources (
             id TEXT PRIMARY KEY,
             kind TEXT NOT NULL,              -- folder | file | upload
@@ -39,7 +38,11 @@ MIGRATIONS = (
             document_id TEXT NOT NULL,
             PRIMARY KEY (source_id, rel_path)
         )""",
-    )),
+)
+MIGRATIONS = (
+    # PostgreSQL: sizes and nanosecond mtimes need 64 bits.
+    Migration(1, "sources, source_files", _SOURCES,
+              tuple(s.replace("INTEGER NOT NULL", "BIGINT NOT NULL") for s in _SOURCES)),
 )
 
 
@@ -74,7 +77,7 @@ class SeenFile:
 class SourceStore:
     """Sources and their seen files in the Groundwork database."""
 
-    def __init__(self, store: SQLiteStore):
+    def __init__(self, store: Store):
         """Sources in the `sources` and `source_files` tables of `store`."""
         self.store = store
 

@@ -1,4 +1,5 @@
-"""Keeps each collection's FAISS cache equal to SQLite: verify or rebuild, apply writes, search.
+"""Keeps each collection's FAISS cache equal to the database: verify, follow the change log
+or rebuild, apply writes, search.
 
 Readers search an immutable snapshot; a writer changes a copy and swaps it in, so queries
 never wait for ingestion and always see one whole state.
@@ -17,9 +18,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rag.errors import IndexCorrupt
+from rag.errors import IndexCorrupt, NotCaughtUp
+from rag.store.base import Store
 from rag.store.faiss_index import AnnParams, FaissIndex, IndexKind
-from rag.store.sqlite import SQLiteStore, WriteResult
+from rag.store.records import WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +61,15 @@ class IndexState:
     collection_id: int
     generation: int
     vectors: int
-    origin: str  # "loaded", "rebuilt", "empty", "updated"
+    origin: str  # "loaded", "rebuilt", "empty", "updated", "followed"
     kind: str = "flat"
     tombstones: int = 0
 
 
 class VectorIndexes:
-    """The FAISS caches of all collections, checked against SQLite."""
+    """The FAISS caches of all collections, checked against the database."""
 
-    def __init__(self, store: SQLiteStore, index_dir: Path, dimension: int,
+    def __init__(self, store: Store, index_dir: Path, dimension: int,
                  policy: IndexPolicy = IndexPolicy(), build_threads: int | None = None,
                  search_threads: int = 1):
         """Index files live in `index_dir`. `build_threads` (default: all cores) is the OpenMP
@@ -87,6 +89,7 @@ class VectorIndexes:
         self._origin: dict[int, str] = {}
         self._lock = threading.Lock()
         self._applying: set[int] = set()  # collections a writer in this process is updating
+        self._catch_up_lock = threading.Lock()  # one catch-up at a time (follower or query)
 
     def path(self, collection_id: int) -> Path:
         """The index file of a collection."""
@@ -108,23 +111,73 @@ class VectorIndexes:
             ]
 
     def _load_or_rebuild(self, collection_id: int) -> _Snapshot:
+        """The saved file, brought forward from the change log if it is behind and checked
+        against the chunk table; rebuilt if it is missing, ahead, unreadable or wrong."""
         path = self.path(collection_id)
         generation = self.store.generation(collection_id)
         if path.exists():
             try:
                 index, file_gen = FaissIndex.load(path, self.dimension, self.policy.ann)
-                if file_gen != generation:
-                    raise IndexCorrupt(f"{path} is generation {file_gen}, SQLite is at {generation}")
-                if index.ids() != self.store.chunk_ids(collection_id):
+                if file_gen > generation:
+                    raise IndexCorrupt(f"{path} is generation {file_gen}, the database is at {generation}")
+                snap = _Snapshot(index, file_gen)
+                if file_gen < generation:
+                    forward = self._forward(collection_id, snap)
+                    if forward is None:
+                        raise IndexCorrupt(f"{path} is generation {file_gen}, the database is at {generation} "
+                                           "and its change log no longer reaches back that far")
+                    snap = forward
+                db_gen, ids = self.store.chunk_ids_at(collection_id)
+                if db_gen == snap.generation and snap.index.ids() != ids:
                     raise IndexCorrupt(f"{path} ids differ from the chunk table")
-                if not self._needs_rebuild(index):
-                    return self._install(collection_id, _Snapshot(index, generation), "loaded")
+                if not self._needs_rebuild(snap.index):
+                    return self._install(collection_id, snap, "loaded")
                 log.info("collection %s: rebuilding its %s index as %s (RAG_INDEX__*)", collection_id,
-                         index.kind, self.policy.kind_for(index.size, index.kind))
-                return self.rebuild(collection_id, index.kind)
+                         snap.index.kind, self.policy.kind_for(snap.index.size, snap.index.kind))
+                return self.rebuild(collection_id, snap.index.kind)
             except IndexCorrupt as exc:
                 log.warning("rebuilding FAISS index of collection %s: %s", collection_id, exc)
         return self.rebuild(collection_id)
+
+    def _forward(self, collection_id: int, snap: _Snapshot) -> _Snapshot | None:
+        """`snap` brought to the database's generation from the change log (a new snapshot,
+        saved; `snap` itself if nothing changed), or None if the log does not reach back."""
+        changes = self.store.changes_since(collection_id, snap.generation)
+        if changes is None:
+            return None
+        if changes.generation <= snap.generation:
+            return snap
+        index = snap.index.copy()
+        index.remove(changes.removed)
+        if changes.added:
+            self._add(index, np.asarray(changes.added, dtype=np.int64), changes.vectors)
+        if self._needs_rebuild(index):
+            return self.rebuild(collection_id, index.kind)
+        index.save(self.path(collection_id), changes.generation)
+        return _Snapshot(index, changes.generation)
+
+    def catch_up(self, collection_id: int) -> int:
+        """Bring a collection's snapshot to the database's generation, incrementally from the
+        change log (a full rebuild only if the log does not reach back); the generation reached."""
+        with self._catch_up_lock:
+            with self._lock:
+                snap = self._snapshots.get(collection_id)
+            if snap is None:
+                return self._load_or_rebuild(collection_id).generation
+            forward = self._forward(collection_id, snap)
+            if forward is None:
+                log.warning("collection %s: change log does not reach back to generation %s; rebuilding",
+                            collection_id, snap.generation)
+                return self.rebuild(collection_id).generation
+            if forward is not snap:
+                self._install(collection_id, forward, "followed")
+            return forward.generation
+
+    def generation_of(self, collection_id: int) -> int | None:
+        """The generation of the collection's current snapshot here (None: none loaded)."""
+        with self._lock:
+            snap = self._snapshots.get(collection_id)
+        return snap.generation if snap else None
 
     def _needs_rebuild(self, index: FaissIndex) -> bool:
         """The wrong kind for its size (or for the settings), or too many tombstones."""
@@ -133,7 +186,7 @@ class VectorIndexes:
                 or (stored > 0 and index.tombstones / stored > self.policy.max_tombstones))
 
     def rebuild(self, collection_id: int, current: IndexKind | None = None) -> _Snapshot:
-        """Build the index from the embeddings stored in SQLite and save it (`current`: the
+        """Build the index from the embeddings stored in the database and save it (`current`: the
         kind it had, for the policy's hysteresis)."""
         generation, ids, vectors = self.store.embeddings(collection_id)
         kind = self.policy.kind_for(len(ids), current)
@@ -159,12 +212,15 @@ class VectorIndexes:
 
     def _install(self, collection_id: int, snap: _Snapshot, origin: str) -> _Snapshot:
         with self._lock:
+            current = self._snapshots.get(collection_id)
+            if current is not None and current.generation > snap.generation:
+                return current  # a follower got further meanwhile: snapshots only move forward
             self._snapshots[collection_id] = snap
             self._origin[collection_id] = origin
         return snap
 
     def apply(self, write: WriteResult, vectors: np.ndarray | None = None) -> None:
-        """Mirror a committed SQLite write into the cache (caller holds the collection's write lock)."""
+        """Mirror a committed write into the cache (caller holds the collection's write lock)."""
         with self._lock:
             current = self._snapshots.get(write.collection_id)
             self._applying.add(write.collection_id)
@@ -175,9 +231,12 @@ class VectorIndexes:
                 self._applying.discard(write.collection_id)
 
     def _apply(self, write: WriteResult, current: _Snapshot | None, vectors: np.ndarray | None) -> None:
-        if current is None or current.generation != write.generation - 1:
-            # Someone else (another process, or a missed write) moved the truth: rebuild.
+        if current is None:
             self.rebuild(write.collection_id)
+            return
+        if current.generation != write.generation - 1:
+            # Someone else (another process or replica) wrote in between: follow the log.
+            self.catch_up(write.collection_id)
             return
         index = current.index.copy()
         index.remove(write.removed_chunk_ids)
@@ -186,7 +245,7 @@ class VectorIndexes:
             self._add(index, np.asarray(write.added_chunk_ids, dtype=np.int64), vectors)
         if self._needs_rebuild(index):
             # Crossed the size threshold (Flat <-> HNSW) or HNSW tombstones piled up: build
-            # afresh from SQLite, which already holds this write. Readers keep the old snapshot.
+            # afresh from the database, which already holds this write. Readers keep the old snapshot.
             self.rebuild(write.collection_id, index.kind)
             return
         index.save(self.path(write.collection_id), write.generation)
@@ -202,6 +261,21 @@ class VectorIndexes:
             self._thread_state.omp_threads = self.search_threads
         return snap.index.search(query.reshape(1, -1), k, allowed)[0]
 
+    def require(self, collection_id: int, min_generation: int | None, wait_s: float) -> int:
+        """The generation a query reads now, at least `min_generation`: waits up to `wait_s`
+        for this replica to catch up, then NotCaughtUp (503)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            snap = self._current(collection_id)
+            if min_generation is None or snap.generation >= min_generation:
+                return snap.generation
+            if time.monotonic() >= deadline:
+                raise NotCaughtUp(
+                    f"this replica's index of the collection is at generation {snap.generation}, not yet "
+                    f"{min_generation} (waited {wait_s:g} s, RAG_REPLICA__WAIT_S); retry shortly, or ask "
+                    "without min_generation to read what it has")
+            time.sleep(0.02)
+
     def _current(self, collection_id: int) -> _Snapshot:
         generation = self.store.generation(collection_id)
         deadline = time.monotonic() + _CATCH_UP_S
@@ -211,14 +285,16 @@ class VectorIndexes:
                 applying = collection_id in self._applying
             if snap is not None and snap.generation >= generation:
                 return snap
-            if snap is not None and applying and time.monotonic() > deadline:
+            if snap is None or not applying:
+                break
+            if time.monotonic() > deadline:
                 # A writer here is still at it (an HNSW rebuild takes minutes): its write is not
                 # acknowledged yet, so the previous state is the one to answer from.
                 return snap
-            if snap is None or time.monotonic() > deadline:
-                break
-            # A writer in this process committed to SQLite and is about to swap in the new
-            # snapshot: wait for it rather than rebuilding the whole index here.
+            # A writer in this process committed and is about to swap in the new snapshot:
+            # wait for it rather than reading the log.
             time.sleep(0.005)
-        # Another process (e.g. `rag ingest` beside a running server) wrote: rebuild.
-        return self._load_or_rebuild(collection_id)
+        # Another process or replica wrote: follow the change log.
+        self.catch_up(collection_id)
+        with self._lock:
+            return self._snapshots[collection_id]

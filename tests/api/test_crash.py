@@ -4,7 +4,6 @@ and check that nothing acknowledged is lost and nothing half-written is served."
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -12,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from rag.bootstrap import Runtime
+from rag.store.base import Store
 from rag.store.faiss_index import FaissIndex
+from rag.store.postgres import PostgresStore
+from rag.store.sqlite import SQLiteStore
 from tests import docs
 from tests.server import Server, link_model_cache
 
@@ -88,17 +90,25 @@ def check_invariants(srv: Server, ledger: Ledger) -> None:
                            {"query": marker, "top_k": 5, "filters": {"document_ids": [doc_id]}})
         found = any(marker in hit["text"] for hit in body["results"])
         assert (stored, found) in ((200, True), (404, False)), (marker, stored, body)
-    db = sqlite3.connect(srv.data_dir / "groundwork.sqlite3")
+    db = server_store(srv)
     try:
-        dupes = db.execute("SELECT content_hash FROM documents GROUP BY collection_id, content_hash "
-                           "HAVING COUNT(*) > 1").fetchall()
+        dupes = db.connection().execute("SELECT content_hash FROM documents GROUP BY collection_id, content_hash "
+                                        "HAVING COUNT(*) > 1").fetchall()
         assert dupes == []
-        for cid, generation in db.execute("SELECT id, generation FROM collections"):
-            chunk_ids = {r[0] for r in db.execute("SELECT id FROM chunks WHERE collection_id = ?", (cid,))}
+        for cid in db.generations():
+            generation, chunk_ids = db.chunk_ids_at(cid)
             index, file_generation = FaissIndex.load(srv.data_dir / "index" / f"collection-{cid}.faiss", 384)
             assert file_generation == generation and index.ids() == chunk_ids
     finally:
         db.close()
+
+
+def server_store(srv: Server) -> Store:
+    """The store a server process writes to (its SQLite file, or its PostgreSQL database)."""
+    url = srv.env.get("RAG_DATABASE_URL")
+    store: Store = PostgresStore(url) if url else SQLiteStore(srv.data_dir / "groundwork.sqlite3")
+    store.open()
+    return store
 
 
 @pytest.fixture()
@@ -108,18 +118,24 @@ def data_dir(tmp_path: Path, runtime: Runtime) -> Path:
     return data
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The crash harness runs against both stores: the environment that picks one."""
+    return {} if request.param == "sqlite" else {"RAG_DATABASE_URL": request.getfixturevalue("pg_url")}
+
+
 def start(data_dir: Path, **env: str) -> Server:
     return Server(data_dir, **FAST, **env).start()
 
 
 @pytest.mark.parametrize("fault", ["after_chunks_committed", "faiss_mid_save"])
-def test_kill_at_write_fault_points(data_dir: Path, fault: str) -> None:
+def test_kill_at_write_fault_points(data_dir: Path, fault: str, backend: dict[str, str]) -> None:
     ledger = Ledger()
-    srv = start(data_dir, RAG_FAULT_POINT=fault, RAG_FAULT_AFTER="4")
+    srv = start(data_dir, RAG_FAULT_POINT=fault, RAG_FAULT_AFTER="4", **backend)
     results = [ledger.upload(srv, *marker_doc(i, "w")) for i in range(6)]
     assert srv.wait_dead() is not None, "the fault point was never reached"
     assert results[:3] == [True] * 3 and results[3] is False  # killed while writing the 4th
-    srv = start(data_dir)
+    srv = start(data_dir, **backend)
     try:
         check_invariants(srv, ledger)
         # Retrying what was not acknowledged is safe: one document, one set of chunks.
@@ -187,12 +203,12 @@ def test_sync_killed_midway_is_failed_requeued_and_completed(data_dir: Path, tmp
         srv.stop()
 
 
-def test_random_kills_during_uploads_and_deletes(data_dir: Path) -> None:
+def test_random_kills_during_uploads_and_deletes(data_dir: Path, backend: dict[str, str]) -> None:
     rng = random.Random(20261129)
     ledger = Ledger()
     counter = iter(range(10_000))
     for round_ in range(3):
-        srv = start(data_dir)
+        srv = start(data_dir, **backend)
         if round_:
             check_invariants(srv, ledger)
         stop = threading.Event()
@@ -218,7 +234,7 @@ def test_random_kills_during_uploads_and_deletes(data_dir: Path) -> None:
         srv.kill()
         stop.set()
         thread.join(60)
-    srv = start(data_dir)
+    srv = start(data_dir, **backend)
     try:
         assert len(ledger.present) + len(ledger.deleted) >= 3, "too few writes to mean anything"
         check_invariants(srv, ledger)

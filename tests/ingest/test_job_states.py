@@ -1,4 +1,5 @@
-"""A job's state only moves forward, every path ends it, and a source has one active sync."""
+"""A job's state only moves forward, every path ends it, and a source has one active sync
+(contract tests: each runs on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,23 @@ import pytest
 from ingest.pipeline import IncomingFile
 from ingest.scheduler import JobRunner, Scheduler
 from ingest.uploads import Uploads
+from rag.store.base import Store
 from rag.store.jobs import JobStore
 from rag.store.sources import SourceStore
-from rag.store.sqlite import SQLiteStore
 from rag.testing import SlowIngestor
+from tests.conftest import same_database
 
 
-@pytest.fixture()
-def store(tmp_path) -> SQLiteStore:
-    s = SQLiteStore(tmp_path / "db.sqlite3")
-    s.open()
-    return s
+def _unique_violations() -> tuple[type[BaseException], ...]:
+    import psycopg
+
+    return (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
 
 
-def test_a_finished_job_is_never_flipped_back(store: SQLiteStore) -> None:
+_UNIQUE_VIOLATION = _unique_violations()
+
+
+def test_a_finished_job_is_never_flipped_back(store: Store) -> None:
     jobs = JobStore(store)
     job = jobs.create("upload", "c", source_id="upload")
     assert jobs.start(job.id)
@@ -38,14 +42,14 @@ def test_a_finished_job_is_never_flipped_back(store: SQLiteStore) -> None:
     assert after.state == "failed" and after.reason == "declared dead" and after.done == 0
 
 
-def test_a_cancelled_queued_job_cannot_start(store: SQLiteStore) -> None:
+def test_a_cancelled_queued_job_cannot_start(store: Store) -> None:
     jobs = JobStore(store)
     job = jobs.create("upload", "c", source_id="upload")
     jobs.request_cancel(job.id)
     assert not jobs.start(job.id) and jobs.get(job.id).state == "cancelled"
 
 
-def test_an_upload_parsing_longer_than_the_lease_is_not_declared_dead(store: SQLiteStore) -> None:
+def test_an_upload_parsing_longer_than_the_lease_is_not_declared_dead(store: Store) -> None:
     jobs = JobStore(store)
     lease = timedelta(seconds=0.6)
     uploads = Uploads(jobs, SlowIngestor(2.0), heartbeat_s=0.1)
@@ -61,7 +65,7 @@ def test_an_upload_parsing_longer_than_the_lease_is_not_declared_dead(store: SQL
     assert recovered == [] and job.state == "succeeded", (recovered, job)
 
 
-def test_a_stale_job_is_failed_once_and_its_sync_retried_once(store: SQLiteStore, tmp_path) -> None:
+def test_a_stale_job_is_failed_once_and_its_sync_retried_once(store: Store, tmp_path) -> None:
     jobs, sources = JobStore(store), SourceStore(store)
     src = sources.add(kind="folder", path=str(tmp_path), collection="c", include=["**/*"], exclude=[],
                       schedule=None, delete_missing=False)
@@ -73,13 +77,12 @@ def test_a_stale_job_is_failed_once_and_its_sync_retried_once(store: SQLiteStore
     assert jobs.recover_stale(timedelta(seconds=60)) == []
 
 
-def test_racing_sync_requests_give_one_job(store: SQLiteStore, tmp_path) -> None:
+def test_racing_sync_requests_give_one_job(store: Store, tmp_path) -> None:
     sources = SourceStore(store)
     src = sources.add(kind="folder", path=str(tmp_path), collection="c", include=["**/*"], exclude=[],
                       schedule=None, delete_missing=False)
     # Two connections, as the API process and a cron tick in another process would have.
-    other = SQLiteStore(store.path)
-    other.open()
+    other = same_database(store)
     schedulers = [Scheduler(SourceStore(s), JobStore(s), JobRunner(JobStore(s), None, timedelta(seconds=60)))  # type: ignore[arg-type]
                   for s in (store, other)]
     barrier = threading.Barrier(8)
@@ -98,14 +101,14 @@ def test_racing_sync_requests_give_one_job(store: SQLiteStore, tmp_path) -> None
     assert len(JobStore(store).list()) == 1
 
 
-def test_the_database_refuses_a_second_active_sync(store: SQLiteStore) -> None:
+def test_the_database_refuses_a_second_active_sync(store: Store) -> None:
     jobs = JobStore(store)
     jobs.enqueue_sync("c", "src_1")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(_UNIQUE_VIOLATION):
         jobs.create("sync", "c", "src_1")
 
 
-def test_the_log_is_quiet_at_rest_and_names_the_job_on_events(store: SQLiteStore, tmp_path,
+def test_the_log_is_quiet_at_rest_and_names_the_job_on_events(store: Store, tmp_path,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     sources, jobs = SourceStore(store), JobStore(store)
     src = sources.add(kind="folder", path=str(tmp_path), collection="c", include=["**/*"], exclude=[],

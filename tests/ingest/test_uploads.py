@@ -6,15 +6,13 @@ import pytest
 
 from ingest.pipeline import FileOutcome, IncomingFile
 from ingest.uploads import Uploads, count_outcomes, failures
+from rag.store.base import Store
 from rag.store.jobs import COUNT_KEYS, JobStore
-from rag.store.sqlite import SQLiteStore
 from rag.testing import FailingIngestor
 
 
 @pytest.fixture()
-def jobs(tmp_path) -> JobStore:
-    store = SQLiteStore(tmp_path / "db.sqlite3")
-    store.open()
+def jobs(store: Store) -> JobStore:
     return JobStore(store)
 
 

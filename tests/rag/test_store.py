@@ -1,4 +1,5 @@
-"""SQLite is the truth: documents and chunks change atomically with the generation."""
+"""The store is the truth: documents and chunks change atomically with the generation (the
+contract suite: every test runs on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexCorrupt, NotFound
+from rag.store.base import Store
 from rag.store.faiss_index import FaissIndex
-from rag.store.sqlite import SQLiteStore
 from rag.types import ChunkDraft, Filters
 
 
@@ -20,7 +21,7 @@ def _vecs(n: int, d: int = 8, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def _put(store: SQLiteStore, texts: tuple[str, ...], content_hash: str = "h1"):
+def _put(store: Store, texts: tuple[str, ...], content_hash: str = "h1"):
     return store.replace_document(
         collection="c", document_id="doc_1", name="a.md", source="upload", content_hash=content_hash,
         config_hash="cfg", size=10, mime_type="text/markdown", metadata={"team": "ops"},
@@ -28,27 +29,19 @@ def _put(store: SQLiteStore, texts: tuple[str, ...], content_hash: str = "h1"):
     )
 
 
-@pytest.fixture()
-def store(tmp_path) -> SQLiteStore:
-    s = SQLiteStore(tmp_path / "db.sqlite3")
-    s.open()
-    return s
-
-
-def test_replace_is_atomic_and_bumps_generation(store: SQLiteStore) -> None:
+def test_replace_is_atomic_and_bumps_generation(store: Store) -> None:
     first = _put(store, ("alpha bravo", "charlie delta"))
     assert first.generation == 1 and len(first.added_chunk_ids) == 2 and first.removed_chunk_ids == []
     second = _put(store, ("echo foxtrot",), "h2")
     assert second.generation == 2 and second.removed_chunk_ids == first.added_chunk_ids
     assert store.chunk_ids(first.collection_id) == set(second.added_chunk_ids)
     assert second.document.version == 2 and second.document.content_hash == "h2"
-    conn = store.connection()
-    # The FTS table follows the chunk table in the same transaction.
-    assert [r[0] for r in conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'alpha'")] == []
-    assert [r[0] for r in conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'echo'")] == second.added_chunk_ids
+    # The text index follows the chunk table in the same transaction.
+    assert store.lexical_search(first.collection_id, ["alpha"], 5, Filters()) == []
+    assert [h[0] for h in store.lexical_search(first.collection_id, ["echo"], 5, Filters())] == second.added_chunk_ids
 
 
-def test_failed_write_changes_nothing(store: SQLiteStore) -> None:
+def test_failed_write_changes_nothing(store: Store) -> None:
     first = _put(store, ("alpha",))
     with pytest.raises(ValueError):
         store.replace_document(
@@ -60,14 +53,14 @@ def test_failed_write_changes_nothing(store: SQLiteStore) -> None:
     assert store.find_document("c", "a.md").content_hash == "h1"
 
 
-def test_chunk_ids_are_never_reused(store: SQLiteStore) -> None:
+def test_chunk_ids_are_never_reused(store: Store) -> None:
     first = _put(store, ("a", "b"))
     store.delete_document("c", "doc_1")
     again = _put(store, ("a", "b"))
     assert not set(first.added_chunk_ids) & set(again.added_chunk_ids)
 
 
-def test_delete_and_not_found(store: SQLiteStore) -> None:
+def test_delete_and_not_found(store: Store) -> None:
     first = _put(store, ("alpha",))
     gone = store.delete_document("c", "doc_1")
     assert gone.removed_chunk_ids == first.added_chunk_ids and gone.generation == 2
@@ -77,7 +70,7 @@ def test_delete_and_not_found(store: SQLiteStore) -> None:
         store.get_collection("missing")
 
 
-def test_metadata_filter_selects_chunks(store: SQLiteStore) -> None:
+def test_metadata_filter_selects_chunks(store: Store) -> None:
     first = _put(store, ("alpha", "beta"))
     cid = first.collection_id
     assert sorted(store.allowed_chunk_ids(cid, Filters(metadata={"team": "ops"}))) == first.added_chunk_ids
@@ -86,7 +79,7 @@ def test_metadata_filter_selects_chunks(store: SQLiteStore) -> None:
     assert store.allowed_chunk_ids(cid, Filters(exclude_document_ids=("doc_1",))) == []
 
 
-def test_lexical_search_ranks_and_filters(store: SQLiteStore) -> None:
+def test_lexical_search_ranks_and_filters(store: Store) -> None:
     first = _put(store, ("the quokka eats leaves", "the wombat digs burrows at night"))
     cid = first.collection_id
     hits = store.lexical_search(cid, ["wombat", "night"], 5, Filters())
@@ -113,7 +106,7 @@ def test_faiss_file_round_trip_and_tamper_detection(tmp_path) -> None:
         index.save(path, 1) or FaissIndex.load(path, 16)
 
 
-def test_source_and_time_filters(store: SQLiteStore) -> None:
+def test_source_and_time_filters(store: Store) -> None:
     from datetime import datetime, timedelta, timezone
 
     first = _put(store, ("alpha",))
@@ -126,3 +119,68 @@ def test_source_and_time_filters(store: SQLiteStore) -> None:
     assert store.allowed_chunk_ids(cid, Filters(ingested_before=now - timedelta(minutes=1))) == []
     naive = (now + timedelta(minutes=1)).replace(tzinfo=None)  # naive datetimes are taken as UTC
     assert store.allowed_chunk_ids(cid, Filters(ingested_before=naive)) == first.added_chunk_ids
+
+
+def test_the_change_log_composes_what_each_generation_did(store: Store) -> None:
+    first = _put(store, ("alpha", "beta"))
+    cid = first.collection_id
+    second = _put(store, ("gamma",), "h2")  # replaces alpha, beta
+    other = store.replace_document(
+        collection="c", document_id="doc_2", name="b.md", source="upload", content_hash="h3", config_hash="cfg",
+        size=1, mime_type="text/plain", metadata={}, chunks=_drafts("delta"), embeddings=_vecs(1, seed=3))
+    assert other.generation == 3
+    since_first = store.changes_since(cid, 1)
+    assert since_first is not None and since_first.generation == 3
+    assert since_first.removed == sorted(first.added_chunk_ids)
+    assert since_first.added == second.added_chunk_ids + other.added_chunk_ids
+    assert np.allclose(since_first.vectors[-1], _vecs(1, seed=3)[0])
+    # From the start: what was added and removed again inside the span is neither.
+    from_zero = store.changes_since(cid, 0)
+    assert from_zero is not None and from_zero.removed == []
+    assert sorted(from_zero.added) == sorted(store.chunk_ids(cid))
+    assert store.changes_since(cid, 3).added == []
+    assert store.generations() == {cid: 3}
+
+
+def test_the_change_log_says_when_it_no_longer_reaches_back(store: Store, monkeypatch) -> None:
+    import rag.store.base
+
+    monkeypatch.setattr(rag.store.base, "CHANGE_LOG_KEEP", 2)
+    first = _put(store, ("alpha",))
+    for n in range(3):
+        _put(store, (f"word{n}",), f"h{n + 2}")
+    assert store.changes_since(first.collection_id, 0) is None  # generations 1 and 2 were pruned
+    assert store.changes_since(first.collection_id, 2) is not None
+
+
+def test_two_writers_on_one_collection_lose_and_duplicate_nothing(store: Store) -> None:
+    """Two store objects (two processes' connections) writing one collection at once."""
+    import threading
+
+    from tests.conftest import same_database
+
+    other = same_database(store)
+    errors: list[BaseException] = []
+
+    def load(s: Store, prefix: str) -> None:
+        try:
+            for n in range(15):
+                s.replace_document(
+                    collection="c", document_id=f"{prefix}_{n}", name=f"{prefix}_{n}.md", source="upload",
+                    content_hash=f"{prefix}{n}", config_hash="cfg", size=1, mime_type="text/plain", metadata={},
+                    chunks=_drafts(f"{prefix} one {n}", f"{prefix} two {n}"), embeddings=_vecs(2, seed=n))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(s, p)) for s, p in ((store, "a"), (other, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert not errors, errors
+    info = store.get_collection("c")
+    assert info.document_count == 30 and info.chunk_count == 60 and info.generation == 30
+    # Every generation is in the log exactly once, so a follower can replay them all.
+    replay = store.changes_since(info.id, 0)
+    assert replay is not None and len(replay.added) == 60 == len(set(replay.added))

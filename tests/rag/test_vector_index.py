@@ -4,11 +4,13 @@ switch by collection size (real FAISS and SQLite; vectors are synthetic and seed
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
 
 import rag.store.faiss_index as faiss_index
+from rag.store.base import Store
 from rag.store.faiss_index import FaissIndex
 from rag.store.sqlite import DocumentWrite, SQLiteStore
 from rag.store.vectors import IndexPolicy, VectorIndexes
@@ -81,16 +83,14 @@ def test_hnsw_filter_returns_k_permitted_vectors(monkeypatch) -> None:
     assert {i for i, _ in index.search(data[:1], 5, allowed=[7, 2999, 1500])[0]} == {7, 2999, 1500}
 
 
-def _write(store: SQLiteStore, doc: int, vectors: np.ndarray):
+def _write(store: Store, doc: int, vectors: np.ndarray):
     drafts = [ChunkDraft(f"chunk {doc}-{i}", i, None, None, 3) for i in range(len(vectors))]
     return store.replace_documents("c", [DocumentWrite(
         document_id=f"doc_{doc}", name=f"{doc}.txt", source="upload", content_hash=f"h{doc}-{len(vectors)}",
         config_hash="cfg", size=1, mime_type="text/plain", metadata={}, chunks=drafts, embeddings=vectors)])
 
 
-def test_collection_switches_to_hnsw_and_back_by_size(tmp_path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite3")
-    store.open()
+def test_collection_switches_to_hnsw_and_back_by_size(store: Store, tmp_path) -> None:
     policy = IndexPolicy("auto", hnsw_above=300)
     indexes = VectorIndexes(store, tmp_path / "index", DIM, policy)
     data = _clustered(600)
@@ -127,7 +127,6 @@ def test_collection_switches_to_hnsw_and_back_by_size(tmp_path) -> None:
     forced = VectorIndexes(store, tmp_path / "index", DIM, IndexPolicy("hnsw"))
     [state] = forced.load_all()
     assert (state.origin, state.kind, state.vectors) == ("rebuilt", "hnsw", 50)
-    store.close()
 
 
 @pytest.mark.parametrize("hnsw_above,vectors,current,expected", [
@@ -139,6 +138,7 @@ def test_auto_policy_has_hysteresis(hnsw_above, vectors, current, expected) -> N
 
 def test_each_searching_thread_uses_the_configured_faiss_threads(tmp_path) -> None:
     # OpenMP's thread count is per thread: a value set at start would not reach request threads.
+    # (SQLite only: the store plays no part in it.)
     import threading
 
     import faiss
@@ -162,7 +162,7 @@ def test_each_searching_thread_uses_the_configured_faiss_threads(tmp_path) -> No
     store.close()
 
 
-def test_searches_during_a_long_rebuild_use_the_previous_index(tmp_path, monkeypatch) -> None:
+def test_searches_during_a_long_rebuild_use_the_previous_index(store: Store, tmp_path, monkeypatch) -> None:
     # Crossing the threshold rebuilds the index in the writer (minutes at a million vectors);
     # a reader must answer from the previous snapshot, not start a rebuild of its own.
     import threading
@@ -170,8 +170,6 @@ def test_searches_during_a_long_rebuild_use_the_previous_index(tmp_path, monkeyp
     import rag.store.vectors as vectors
 
     monkeypatch.setattr(vectors, "_CATCH_UP_S", 0.2)
-    store = SQLiteStore(tmp_path / "db.sqlite3")
-    store.open()
     indexes = VectorIndexes(store, tmp_path / "index", DIM, IndexPolicy("auto", hnsw_above=200))
     data = _clustered(300)
     first = _write(store, 0, data[:150])
@@ -213,3 +211,57 @@ def test_filter_naming_chunks_the_snapshot_lacks(kind) -> None:
     index.add(np.arange(300), data)
     hits = index.search(data[:1], 5, allowed=[0, 1, 2, 10_000, 10_001])[0]
     assert sorted(i for i, _ in hits) == [0, 1, 2]
+
+
+def test_a_second_replica_follows_writes_incrementally_never_rebuilding(store: Store, tmp_path,
+                                                                         monkeypatch) -> None:
+    """Replica A writes; replica B (its own connections and index directory) brings its FAISS
+    snapshot forward from the change log, and its ids equal the database's at each generation."""
+    from rag.errors import NotCaughtUp
+    from rag.store.follow import Follower
+    from tests.conftest import same_database
+
+    other = same_database(store)
+    a = VectorIndexes(store, tmp_path / "a", DIM)
+    b = VectorIndexes(other, tmp_path / "b", DIM)
+    data = _clustered(200)
+    first = _write(store, 0, data[:50])
+    a.apply(first, data[:50])
+    cid = first.collection_id
+    assert [s.origin for s in b.load_all()] == ["rebuilt"]  # B starts with no file: built once
+    rebuilds: list[int] = []
+    original = VectorIndexes.rebuild
+    monkeypatch.setattr(VectorIndexes, "rebuild",
+                        lambda self, c, current=None: rebuilds.append(c) or original(self, c, current))
+    follower = Follower(other, b, poll_s=0.05)
+    for doc in (1, 2):
+        w = _write(store, doc, data[doc * 50:(doc + 1) * 50])
+        a.apply(w, data[doc * 50:(doc + 1) * 50])
+    a.apply(store.delete_document("c", "doc_0"))
+    assert follower.follow_once() == [cid]
+    [state] = b.states()
+    assert (state.origin, state.generation, state.vectors) == ("followed", 4, 100)
+    assert b._snapshots[cid].index.ids() == store.chunk_ids(cid)
+    assert [i for i, _ in b.search(cid, data[120], 1)] == [i for i, _ in a.search(cid, data[120], 1)]
+    # A query that needs a newer generation than exists waits, then says so.
+    with pytest.raises(NotCaughtUp, match="generation 4, not yet 9"):
+        b.require(cid, 9, wait_s=0.1)
+    assert b.require(cid, 4, wait_s=0) == 4
+    # The follower thread, woken by NOTIFY on PostgreSQL (by polling on SQLite), keeps up alone.
+    follower.start()
+    try:
+        w = _write(store, 3, data[150:])
+        a.apply(w, data[150:])
+        deadline = time.monotonic() + 10
+        while b.generation_of(cid) != 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert b.generation_of(cid) == 5
+    finally:
+        follower.stop()
+    # B restarts: its saved file is behind; it is brought forward from the log, not rebuilt.
+    _write(store, 4, data[:10])
+    restarted = VectorIndexes(other, tmp_path / "b", DIM)
+    [state] = restarted.load_all()
+    assert (state.origin, state.generation, state.vectors) == ("loaded", 6, 160)
+    assert rebuilds == []
+    other.close()

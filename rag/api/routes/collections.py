@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Response, UploadFile
 
 from ingest.filetypes import detect_kind, display_name
 from ingest.pipeline import IncomingFile
@@ -19,6 +19,9 @@ from rag.api.deps import (
     WritableCollection,
 )
 from rag.api.errors import BODY, KEYED, errors
+
+# The generation a write produced, on responses without a body (204).
+GENERATION_HEADER = "Groundwork-Generation"
 from rag.api.schemas import (
     CollectionOut,
     CollectionsOut,
@@ -88,12 +91,13 @@ def upload_documents(
     result = Uploads(runtime.jobs, ingestor, heartbeat_s=settings.job_lease_s / 4).run(name, incoming)
     if result.all_failed:
         raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in result.outcomes))
-    return UploadOut(collection=name, job_id=result.job_id,
+    return UploadOut(collection=name, job_id=result.job_id, generation=result.generation,
                      files=[FileResultOut(**o.__dict__) for o in result.outcomes])
 
 
 @router.delete("/collections/{name}/documents/{document_id}", status_code=204,
                responses=errors(400, 404))
-def delete_document(name: WritableCollection, document_id: str, ingestor: IngestorDep) -> None:
-    """Delete a document; it cannot be retrieved once this returns."""
-    ingestor.delete(name, document_id)
+def delete_document(name: WritableCollection, document_id: str, ingestor: IngestorDep, response: Response) -> None:
+    """Delete a document; it cannot be retrieved once this returns. The `Groundwork-Generation`
+    header gives the generation the delete produced (for `min_generation` on other replicas)."""
+    response.headers[GENERATION_HEADER] = str(ingestor.delete(name, document_id))

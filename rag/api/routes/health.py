@@ -22,6 +22,9 @@ def _collections(runtime: Runtime, principal: Principal | None) -> tuple[bool, l
     read (none when it is None: the health verdict still covers every collection)."""
     # With RAG_LLM__PRELOAD=false the LLM loads at the first question; not loaded yet is fine.
     healthy = runtime.generator.ready or not runtime.settings.llm.preload
+    # Other replicas' writes arrive by NOTIFY; follow them now so a replica a few milliseconds
+    # behind is not reported degraded (cheap when nothing moved: one query of generations).
+    runtime.follower.follow_once()
     states = {s.collection_id: s for s in runtime.indexes.states()}
     out: list[dict[str, Any]] = []
     for info in runtime.store.list_collections():
@@ -74,6 +77,7 @@ def health_details(runtime: RuntimeDep, principal: PrincipalDep) -> JSONResponse
                          if reranker is not None else None),
         },
         "data_dir": str(runtime.settings.data_dir.resolve()) if principal.admin else None,
+        "store": runtime.store.describe() if principal.admin else None,
         "collections": collections,
     }
     return JSONResponse(HealthOut.model_validate(body).model_dump(mode="json"), status_code=200 if healthy else 503)

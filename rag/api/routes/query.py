@@ -39,9 +39,11 @@ async def query(name: CollectionName, body: QueryIn, service: ServiceDep, reques
     filters = _filters(body.filters)
     if not body.stream:
         return AnswerOut.of(await run_in_threadpool(service.ask, name, body.question, top_k=body.top_k,
-                                                    filters=filters, max_tokens=body.max_tokens, mode=body.mode))
+                                                    filters=filters, max_tokens=body.max_tokens, mode=body.mode,
+                                                    min_generation=body.min_generation))
     stream = await AnswerStream.start(service, name, body.question, top_k=body.top_k, filters=filters,
-                                      max_tokens=body.max_tokens, mode=body.mode)
+                                      max_tokens=body.max_tokens, mode=body.mode,
+                                      min_generation=body.min_generation)
     return StreamingResponse(_sse(stream, request), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
@@ -66,5 +68,6 @@ async def _sse(stream: AnswerStream, request: Request) -> AsyncIterator[bytes]:
              responses={**BODY, **errors(400, 404, 503)})
 def search(name: CollectionName, body: SearchIn, service: ServiceDep) -> SearchOut:
     """The ranked chunks for a query, without calling the LLM."""
-    hits = service.search(name, body.query, body.top_k, _filters(body.filters), body.mode)
-    return SearchOut(results=[SearchHitOut.of(h) for h in hits])
+    generation, hits = service.search_at(name, body.query, body.top_k, _filters(body.filters), body.mode,
+                                         body.min_generation)
+    return SearchOut(results=[SearchHitOut.of(h) for h in hits], generation=generation)
