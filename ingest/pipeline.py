@@ -245,9 +245,10 @@ class Ingestor:
                     metadata=dict(p.file.metadata), chunks=p.drafts, embeddings=span,
                 ))
             if writes:
-                write = self.store.replace_documents(collection, writes)
-                faults.hit("after_chunks_committed")  # SQLite has it, FAISS does not yet
-                self.indexes.apply(write, np.vstack([w.embeddings for w in writes]))
+                with self.indexes.local_write():
+                    write = self.store.replace_documents(collection, writes)
+                    faults.hit("after_chunks_committed")  # the store has it, FAISS does not yet
+                    self.indexes.apply(write, np.vstack([w.embeddings for w in writes]))
         # The write returns the stored documents (with their new versions): no re-reading.
         written = {doc.id: doc for doc in write.documents} if writes else {}
         resolved = []
@@ -263,7 +264,7 @@ class Ingestor:
     def delete(self, collection: str, doc_id: str) -> int:
         """Remove a document; no chunk of it can be retrieved once this returns. Returns the
         generation the delete produced."""
-        with self.lock(collection):
+        with self.lock(collection), self.indexes.local_write():
             write = self.store.delete_document(collection, doc_id)
             faults.hit("after_delete_committed")
             self.indexes.apply(write)

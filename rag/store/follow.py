@@ -42,8 +42,11 @@ class Follower:
             self._thread = None
 
     def follow_once(self) -> list[int]:
-        """Catch up every collection whose generation moved; the ids caught up."""
-        moved = []
+        """Catch up every collection whose generation moved; the ids caught up (none while a
+        write of this process is in flight: it updates the caches itself)."""
+        moved: list[int] = []
+        if self.indexes.writing_here():
+            return moved
         for collection_id, generation in self.store.generations().items():
             mine = self.indexes.generation_of(collection_id)
             if mine is None or mine < generation:

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -101,6 +102,7 @@ class PostgresStore(Store):
         self._all: list[_Connection] = []
         self._all_lock = threading.Lock()
         self._listener: psycopg.Connection | None = None
+        self._token = uuid.uuid4().hex  # names this store's own NOTIFYs
 
     def describe(self) -> str:
         """Where the data lives (no password)."""
@@ -203,7 +205,9 @@ class PostgresStore(Store):
             if self._listener is None or self._listener.closed:
                 self._listener = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout_s)
                 self._listener.execute(f"LISTEN {CHANNEL}")
-            return any(True for _ in self._listener.notifies(timeout=timeout_s, stop_after=1))
+            # This store's own writes are mirrored by their writer: only others' wake the follower.
+            return any(json.loads(n.payload)[2] != self._token
+                       for n in self._listener.notifies(timeout=timeout_s, stop_after=1))
         except psycopg.Error as exc:
             log.warning("change notifications from %s lost (%s); polling until they are back",
                         self.describe(), str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
@@ -227,7 +231,7 @@ class PostgresStore(Store):
 
     def _announce(self, conn: _Connection, collection_id: int, generation: int) -> None:
         # Delivered at commit, to every replica LISTENing (rag.store.follow).
-        conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, json.dumps([collection_id, generation])))
+        conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, json.dumps([collection_id, generation, self._token])))
 
     @staticmethod
     def _metadata_sql(key: str, value: Any) -> tuple[str, list[Any]]:

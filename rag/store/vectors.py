@@ -11,7 +11,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from rag.store.records import WriteResult
 log = logging.getLogger(__name__)
 
 _CATCH_UP_S = 2.0
+# A replica that only follows others' writes saves its file every this many generations
+# (well inside the change log's reach, rag.store.base.CHANGE_LOG_KEEP).
+_SAVE_FOLLOWED_EVERY = 200
 
 
 @dataclass
@@ -90,6 +94,8 @@ class VectorIndexes:
         self._lock = threading.Lock()
         self._applying: set[int] = set()  # collections a writer in this process is updating
         self._catch_up_lock = threading.Lock()  # one catch-up at a time (follower or query)
+        self._local_writes = 0
+        self._saved: dict[int, int] = {}  # generation of each collection's file, as last saved here
 
     def path(self, collection_id: int) -> Path:
         """The index file of a collection."""
@@ -121,12 +127,14 @@ class VectorIndexes:
                 if file_gen > generation:
                     raise IndexCorrupt(f"{path} is generation {file_gen}, the database is at {generation}")
                 snap = _Snapshot(index, file_gen)
+                self._saved[collection_id] = file_gen
                 if file_gen < generation:
                     forward = self._forward(collection_id, snap)
                     if forward is None:
                         raise IndexCorrupt(f"{path} is generation {file_gen}, the database is at {generation} "
                                            "and its change log no longer reaches back that far")
                     snap = forward
+                    self._save(collection_id, snap.index, snap.generation)
                 db_gen, ids = self.store.chunk_ids_at(collection_id)
                 if db_gen == snap.generation and snap.index.ids() != ids:
                     raise IndexCorrupt(f"{path} ids differ from the chunk table")
@@ -140,8 +148,9 @@ class VectorIndexes:
         return self.rebuild(collection_id)
 
     def _forward(self, collection_id: int, snap: _Snapshot) -> _Snapshot | None:
-        """`snap` brought to the database's generation from the change log (a new snapshot,
-        saved; `snap` itself if nothing changed), or None if the log does not reach back."""
+        """`snap` brought to the database's generation from the change log (a new snapshot, not
+        saved: the file may lag, since loading forwards it from the log too; `snap` itself if
+        nothing changed), or None if the log does not reach back."""
         changes = self.store.changes_since(collection_id, snap.generation)
         if changes is None:
             return None
@@ -153,7 +162,6 @@ class VectorIndexes:
             self._add(index, np.asarray(changes.added, dtype=np.int64), changes.vectors)
         if self._needs_rebuild(index):
             return self.rebuild(collection_id, index.kind)
-        index.save(self.path(collection_id), changes.generation)
         return _Snapshot(index, changes.generation)
 
     def catch_up(self, collection_id: int) -> int:
@@ -171,7 +179,31 @@ class VectorIndexes:
                 return self.rebuild(collection_id).generation
             if forward is not snap:
                 self._install(collection_id, forward, "followed")
+                if forward.generation - self._saved.get(collection_id, 0) >= _SAVE_FOLLOWED_EVERY:
+                    # Keep a follower's file within reach of the change log for its next start.
+                    self._save(collection_id, forward.index, forward.generation)
             return forward.generation
+
+    @contextmanager
+    def local_write(self) -> Iterator[None]:
+        """Around a write of this process (store commit, then apply): the follower leaves the
+        caches alone meanwhile, so it never races the writer's own update of them."""
+        with self._lock:
+            self._local_writes += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._local_writes -= 1
+
+    def writing_here(self) -> bool:
+        """Whether a write of this process is between its commit and its cache update."""
+        with self._lock:
+            return self._local_writes > 0
+
+    def _save(self, collection_id: int, index: FaissIndex, generation: int) -> None:
+        index.save(self.path(collection_id), generation)
+        self._saved[collection_id] = generation
 
     def generation_of(self, collection_id: int) -> int | None:
         """The generation of the collection's current snapshot here (None: none loaded)."""
@@ -197,7 +229,7 @@ class VectorIndexes:
             if kind == "hnsw":
                 log.info("collection %s: HNSW over %d vectors built in %.1f s", collection_id, len(ids),
                          time.monotonic() - started)
-        index.save(self.path(collection_id), generation)
+        self._save(collection_id, index, generation)
         return self._install(collection_id, _Snapshot(index, generation), "rebuilt" if len(ids) else "empty")
 
     def _add(self, index: FaissIndex, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -248,7 +280,7 @@ class VectorIndexes:
             # afresh from the database, which already holds this write. Readers keep the old snapshot.
             self.rebuild(write.collection_id, index.kind)
             return
-        index.save(self.path(write.collection_id), write.generation)
+        self._save(write.collection_id, index, write.generation)
         self._install(write.collection_id, _Snapshot(index, write.generation), "updated")
 
     def search(

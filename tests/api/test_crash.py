@@ -98,7 +98,12 @@ def check_invariants(srv: Server, ledger: Ledger) -> None:
         for cid in db.generations():
             generation, chunk_ids = db.chunk_ids_at(cid)
             index, file_generation = FaissIndex.load(srv.data_dir / "index" / f"collection-{cid}.faiss", 384)
-            assert file_generation == generation and index.ids() == chunk_ids
+            if file_generation == generation:
+                assert index.ids() == chunk_ids
+            else:
+                # A replica that followed another's writes saves its file now and then; the
+                # change log must still reach back to it, so its next start forwards, not rebuilds.
+                assert file_generation < generation and db.changes_since(cid, file_generation) is not None
     finally:
         db.close()
 

@@ -68,11 +68,14 @@ def test_two_replicas_read_each_others_writes(tmp_path: Path, runtime: Runtime, 
         status, body = a.call("POST", "/collections/team/search", {"query": "gate", "min_generation": 10_000})
         assert status == 503 and body["error"]["code"] == "not_caught_up", body
         assert "not yet 10000" in body["error"]["message"]
-        # Each replica's FAISS cache followed the other's writes instead of rebuilding.
+        # Each replica's FAISS cache is at the database's generation, having followed the other's
+        # writes: B built its index from the log's first write or followed it, never rebuilt after.
         for srv in (a, b):
-            _, health = srv.call("GET", "/health/details")
+            status, health = srv.call("GET", "/health/details")
             [state] = [c for c in health["collections"] if c["name"] == "team"]
-            assert state["in_sync"], health
+            assert status == 200 and state["index"]["in_sync"], health
+            assert state["index"]["generation"] == state["generation"] == int(deleted_at)
+            assert health["store"].startswith("postgresql://")
     finally:
         a.stop()
         b.stop()
