@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,3 +36,21 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_mb": mem, "python": platform.python_version(),
             "torch": torch.__version__, "transformers": transformers.__version__, "faiss": faiss.__version__,
             "onnxruntime": onnxruntime.__version__, "torch_threads": torch.get_num_threads()}
+
+
+@contextmanager
+def postgres_database(prefix: str = "groundwork_bench") -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL (RAG_BENCH_POSTGRES, default the local
+    server with trust authentication), dropped afterwards; yields its URL."""
+    import psycopg
+
+    server = os.environ.get("RAG_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"{prefix}_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

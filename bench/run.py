@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench import peers  # noqa: E402
 from bench.answers import answers_corpus, bench_answers, bench_concurrent, start_server  # noqa: E402
-from bench.common import CONFLICTS, WORK, machine  # noqa: E402
+from bench.common import CONFLICTS, WORK, machine, postgres_database  # noqa: E402
 from bench.embedders import bench_embedders  # noqa: E402
 from bench.generation import (  # noqa: E402
     bench_generation,
@@ -68,16 +68,35 @@ def rerun_retrieval(sizes: list[int], queries_n: int, command: str) -> None:
     ds = Dataset.load(CONFLICTS)
     queries = [ds.queries[q]["text"] for q in list(ds.qrels)[:queries_n]]
     details = payload["details"]
-    details["retrieval"] = {}
-    for size in sizes:
-        print(f"retrieval {size} ...", flush=True)
-        details["retrieval"][str(size)] = bench_retrieval(runtime, size, queries)
-        print(f"  {json.dumps(details['retrieval'][str(size)])}", flush=True)
+    details["retrieval"] = retrieval_tables(runtime, sizes, queries)
     details["retrieval_command"] = command
     runtime.parser.close()
     runtime.store.close()
     shutil.rmtree(data, ignore_errors=True)
     write_reports(details, payload["command"])
+
+
+def retrieval_tables(runtime, sizes: list[int], queries: list[str]) -> dict:
+    """The retrieval table on SQLite (`runtime`) and on PostgreSQL, in the same run and with the
+    same models: {"sqlite": {size: ...}, "postgresql": {size: ...}}."""
+    out: dict[str, dict] = {"sqlite": {}, "postgresql": {}}
+    for size in sizes:
+        print(f"retrieval {size} (sqlite) ...", flush=True)
+        out["sqlite"][str(size)] = bench_retrieval(runtime, size, queries)
+        print(f"  {json.dumps(out['sqlite'][str(size)])}", flush=True)
+    data = WORK / "data-retrieval-pg"
+    shutil.rmtree(data, ignore_errors=True)
+    with postgres_database() as url:
+        pg = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False, database_url=url),
+                           load_llm=False, embedder=runtime.embedder, parser=runtime.parser,
+                           reranker=runtime.reranker)
+        for size in sizes:
+            print(f"retrieval {size} (postgresql) ...", flush=True)
+            out["postgresql"][str(size)] = bench_retrieval(pg, size, queries)
+            print(f"  {json.dumps(out['postgresql'][str(size)])}", flush=True)
+        pg.store.close()
+    shutil.rmtree(data, ignore_errors=True)
+    return out
 
 
 def main() -> None:
@@ -157,9 +176,8 @@ def main() -> None:
         server.stop()
     results["faiss_threads"] = step("faiss threads", bench_faiss_threads)
     results["ann"] = step("ann", bench_ann, args.ann_size)
-    results["retrieval"] = {}
-    for size in (int(s) for s in args.sizes.split(",")):
-        results["retrieval"][str(size)] = step(f"retrieval {size}", bench_retrieval, runtime, size, queries)
+    results["retrieval"] = step("retrieval", retrieval_tables, runtime, [int(s) for s in args.sizes.split(",")],
+                                queries)
     runtime.parser.close()
     runtime.store.close()
     write_reports(results, command)

@@ -16,10 +16,10 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="state director
 
 def settings_for(data_dir: Path | None) -> Settings:
     """Settings from the environment, with --data-dir applied."""
-    settings = Settings()
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
-    return settings
+    if data_dir is None:
+        return Settings()
+    # Given to the constructor, so defaults derived from it (files_dir) follow it too.
+    return Settings(data_dir=data_dir)
 
 
 def offline_runtime(data_dir: Path | None):

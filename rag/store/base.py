@@ -78,6 +78,9 @@ class Store(ChunkReads):
         time.sleep(timeout_s)
         return False
 
+    def after_copy(self, conn: Any) -> None:
+        """Bring derived state up to rows copied in with their ids (rag.store.copy)."""
+
     def _insert_chunks(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[int]:
         """Insert chunk rows (document_id, collection_id, position, text, page, section,
         embedding bytes) and index their text; return their new ids in order."""

@@ -229,6 +229,12 @@ class PostgresStore(Store):
                     copy.write_row((chunk_id, *row))
         return ids
 
+    def after_copy(self, conn: _Connection) -> None:
+        """Move the id sequences past the copied ids, so new rows never reuse one."""
+        for table in ("collections", "chunks"):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                         f"GREATEST((SELECT MAX(id) FROM {table}), 1))")
+
     def _announce(self, conn: _Connection, collection_id: int, generation: int) -> None:
         # Delivered at commit, to every replica LISTENing (rag.store.follow).
         conn.execute("SELECT pg_notify(?, ?)", (CHANNEL, json.dumps([collection_id, generation, self._token])))

@@ -94,6 +94,10 @@ class SQLiteStore(Store):
             ids.append(chunk_id)
         return ids
 
+    def after_copy(self, conn: sqlite3.Connection) -> None:
+        """Index the copied chunks' text in FTS5."""
+        conn.execute("INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks")
+
     def _unindex_chunks(self, conn: sqlite3.Connection, ids: list[int]) -> None:
         conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
 

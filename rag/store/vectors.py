@@ -95,6 +95,8 @@ class VectorIndexes:
         self._applying: set[int] = set()  # collections a writer in this process is updating
         self._catch_up_lock = threading.Lock()  # one catch-up at a time (follower or query)
         self._local_writes = 0
+        self._bulk_depth = 0
+        self._bulk_touched: set[int] = set()  # collections written during the bulk load
         self._saved: dict[int, int] = {}  # generation of each collection's file, as last saved here
 
     def path(self, collection_id: int) -> Path:
@@ -251,9 +253,36 @@ class VectorIndexes:
             self._origin[collection_id] = origin
         return snap
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """A bulk load: writes inside are committed to the database as usual, but the caches
+        are not copied, extended and saved per write. Queries meanwhile answer from the
+        snapshot of before; at the end each collection written is brought forward once from
+        the change log (one add of every new vector, or one build, and one save)."""
+        with self._lock:
+            self._bulk_depth += 1
+            self._local_writes += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._bulk_depth -= 1
+                self._local_writes -= 1
+                touched = sorted(self._bulk_touched) if self._bulk_depth == 0 else []
+            for collection_id in touched:
+                self.catch_up(collection_id)
+                with self._lock:
+                    self._bulk_touched.discard(collection_id)
+                    snap = self._snapshots[collection_id]
+                if self._saved.get(collection_id) != snap.generation:
+                    self._save(collection_id, snap.index, snap.generation)
+
     def apply(self, write: WriteResult, vectors: np.ndarray | None = None) -> None:
         """Mirror a committed write into the cache (caller holds the collection's write lock)."""
         with self._lock:
+            if self._bulk_depth:
+                self._bulk_touched.add(write.collection_id)  # brought forward when the bulk load ends
+                return
             current = self._snapshots.get(write.collection_id)
             self._applying.add(write.collection_id)
         try:
@@ -315,7 +344,8 @@ class VectorIndexes:
             with self._lock:
                 snap = self._snapshots.get(collection_id)
                 applying = collection_id in self._applying
-            if snap is not None and snap.generation >= generation:
+                in_bulk = collection_id in self._bulk_touched
+            if snap is not None and (snap.generation >= generation or in_bulk):
                 return snap
             if snap is None or not applying:
                 break

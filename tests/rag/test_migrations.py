@@ -86,3 +86,69 @@ def test_a_failed_step_leaves_the_previous_version_whole(tmp_path) -> None:
 def test_migration_numbers_have_no_gaps() -> None:
     with pytest.raises(ValueError, match="without gaps"):
         steps([Migration(1, "a", ()), Migration(3, "c", ())])
+
+
+# The same mechanism on PostgreSQL (the SQLite tests above read the file and PRAGMAs, which
+# PostgreSQL has no equivalent of; these check the same promises through the store).
+def test_postgres_gets_every_migration_and_reopening_applies_nothing_twice(pg_url: str) -> None:
+    from rag.store.postgres import PostgresStore
+
+    first = PostgresStore(pg_url)
+    first.open()
+    assert first.schema_version == max(steps(all_migrations()))
+    columns = {r[0] for r in first.connection().execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'documents' "
+        "AND table_schema = current_schema()")}
+    assert "updated_at" in columns
+    first.close()
+    again = PostgresStore(pg_url)
+    again.open()
+    assert current_version(again.connection(), "postgresql") == max(steps(all_migrations()))
+    again.close()
+
+
+def test_postgres_replicas_starting_together_migrate_once(pg_url: str) -> None:
+    import threading
+
+    from rag.store.postgres import PostgresStore
+
+    stores = [PostgresStore(pg_url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def start(s: PostgresStore) -> None:
+        barrier.wait()
+        try:
+            s.open()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert {s.schema_version for s in stores} == {max(steps(all_migrations()))}
+    for s in stores:
+        s.close()
+
+
+def test_postgres_a_newer_release_database_is_refused_and_a_failed_step_rolls_back(pg_url: str) -> None:
+    import psycopg
+
+    from rag.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url)
+    store.open()
+    latest = max(steps(all_migrations()))
+    broken = [*all_migrations(), Migration(latest + 1, "broken", ("CREATE TABLE extra (x INTEGER)", "NOT SQL"))]
+    with pytest.raises(psycopg.errors.SyntaxError):
+        migrate(store.connection(), broken, "db", dialect="postgresql")
+    conn = store.connection()
+    assert current_version(conn, "postgresql") == latest
+    assert conn.execute("SELECT to_regclass('extra')").fetchone()[0] is None
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    store.close()
+    with pytest.raises(StoreTooNew, match=r"schema version 99.*newer Groundwork"):
+        PostgresStore(pg_url).open()

@@ -184,3 +184,35 @@ def test_two_writers_on_one_collection_lose_and_duplicate_nothing(store: Store) 
     # Every generation is in the log exactly once, so a follower can replay them all.
     replay = store.changes_since(info.id, 0)
     assert replay is not None and len(replay.added) == 60 == len(set(replay.added))
+
+
+@pytest.mark.parametrize("direction", ["sqlite-to-postgresql", "postgresql-to-sqlite"])
+def test_a_store_copies_whole_into_an_empty_one(direction: str, tmp_path, request) -> None:
+    from rag.store.copy import copy_store
+    from rag.store.jobs import JobStore
+    from rag.store.keys import KeyStore
+    from tests.conftest import open_store
+
+    kinds = direction.split("-to-")
+    source = open_store(kinds[0], tmp_path / "src", request)
+    target = open_store(kinds[1], tmp_path / "dst", request)
+    first = _put(source, ("the wombat digs", "the quokka eats"))
+    key_id, key = KeyStore(source).create("ops", ["read:c"])
+    JobStore(source).create("upload", "c")
+    counts = copy_store(source, target)
+    assert counts["chunks"] == 2 and counts["documents"] == 1 and counts["api_keys"] == 1
+    cid = first.collection_id
+    assert target.chunk_ids_at(cid) == source.chunk_ids_at(cid)
+    assert target.get_document("c", "doc_1") == source.get_document("c", "doc_1")
+    assert [h[0] for h in target.lexical_search(cid, ["wombat"], 5, Filters())] == [first.added_chunk_ids[0]]
+    assert KeyStore(target).verify(key).key_id == key_id
+    assert len(JobStore(target).list()) == 1
+    # New writes continue after the copied ids and generation.
+    again = _put(target, ("the heron waits",), "h2")
+    assert again.generation == 2 and min(again.added_chunk_ids) > max(first.added_chunk_ids)
+    from rag.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="empty database"):
+        copy_store(source, target)
+    source.close()
+    target.close()

@@ -265,3 +265,24 @@ def test_a_second_replica_follows_writes_incrementally_never_rebuilding(store: S
     assert (state.origin, state.generation, state.vectors) == ("loaded", 6, 160)
     assert rebuilds == []
     other.close()
+
+
+def test_a_bulk_load_updates_the_cache_once_at_the_end(store: Store, tmp_path, monkeypatch) -> None:
+    indexes = VectorIndexes(store, tmp_path / "index", DIM)
+    data = _clustered(400)
+    first = _write(store, 0, data[:100])
+    indexes.apply(first, data[:100])
+    cid = first.collection_id
+    saves: list[int] = []
+    original = FaissIndex.save
+    monkeypatch.setattr(FaissIndex, "save", lambda self, path, generation: saves.append(generation)
+                        or original(self, path, generation))
+    with indexes.bulk():
+        for doc in (1, 2, 3):
+            indexes.apply(_write(store, doc, data[doc * 100:(doc + 1) * 100]), data[doc * 100:(doc + 1) * 100])
+        # Queries meanwhile answer from the snapshot of before, without waiting.
+        assert indexes.require(cid, None, wait_s=0) == 1
+        assert saves == []
+    [state] = indexes.states()
+    assert (state.generation, state.vectors, saves) == (4, 400, [4])
+    assert indexes._snapshots[cid].index.ids() == store.chunk_ids(cid)
