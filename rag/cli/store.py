@@ -35,8 +35,8 @@ def copy(to: Annotated[str, typer.Option("--to", help="the target: postgresql://
     try:
         source.open()
         target.open()
-        counts = copy_store(source, target, lambda table, n: typer.echo(f"\r{table}: {n}", nl=False))
+        counts = copy_store(source, target, lambda table, n: typer.echo(f"  {table}: {n} rows", err=True))
     except RagError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    typer.echo(f"\rcopied from {source.describe()} to {target.describe()}: "
+    typer.echo(f"copied from {source.describe()} to {target.describe()}: "
                + ", ".join(f"{n} {t}" for t, n in counts.items()))

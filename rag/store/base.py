@@ -78,6 +78,10 @@ class Store(ChunkReads):
         time.sleep(timeout_s)
         return False
 
+    def after_bulk_load(self) -> None:
+        """Tidy up after many writes at once (PostgreSQL: flush the text index's pending list
+        and refresh the planner's statistics, or queries scan instead of using the index)."""
+
     def after_copy(self, conn: Any) -> None:
         """Bring derived state up to rows copied in with their ids (rag.store.copy)."""
 

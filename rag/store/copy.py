@@ -41,6 +41,7 @@ def copy_store(source: Store, target: Store, progress: Callable[[str, int], None
                     progress(table, total)
             copied[table] = total
         target.after_copy(dst)
+    target.after_bulk_load()
     return copied
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import threading
 import uuid
@@ -103,6 +104,9 @@ class PostgresStore(Store):
         self._all_lock = threading.Lock()
         self._listener: psycopg.Connection | None = None
         self._token = uuid.uuid4().hex  # names this store's own NOTIFYs
+        # Per collection: (generation, document frequency by word, [chunk count]) for BM25's IDF.
+        self._stats: dict[int, tuple[int, dict[str, int], list[int]]] = {}
+        self._stats_lock = threading.Lock()
 
     def describe(self) -> str:
         """Where the data lives (no password)."""
@@ -229,6 +233,13 @@ class PostgresStore(Store):
                     copy.write_row((chunk_id, *row))
         return ids
 
+    def after_bulk_load(self) -> None:
+        """Merge the GIN pending list (new entries sit in an unindexed list until then, which
+        made text queries after a large load several times slower) and ANALYZE the chunks."""
+        conn = self.connection()
+        conn.execute("SELECT gin_clean_pending_list('chunks_fts'::regclass)")
+        conn.execute("ANALYZE chunks")
+
     def after_copy(self, conn: _Connection) -> None:
         """Move the id sequences past the copied ids, so new rows never reuse one."""
         for table in ("collections", "chunks"):
@@ -246,23 +257,52 @@ class PostgresStore(Store):
 
     def lexical_search(self, collection_id: int, terms: Sequence[str], k: int,
                        filters: Filters) -> list[tuple[int, float]]:
-        """ts_rank over the GIN-indexed tsvector for any of the terms (normalisation 1: divided
-        by 1 + log(length), as BM25 damps long chunks); best first. EVALUATION.md compares it
-        with FTS5's BM25."""
+        """BM25-like ranking over the GIN-indexed tsvector: each term's ts_rank (normalisation
+        1: divided by 1 + log(length), as BM25 damps long chunks) weighted by the term's BM25
+        IDF in the collection; best first. EVALUATION.md compares it with FTS5's BM25."""
         if not terms or k <= 0:
+            return []
+        # Only word characters reach to_tsquery, so no term can carry a tsquery operator.
+        words = list(dict.fromkeys(w for t in terms for w in _WORD.findall(t)))
+        idf = {w: v for w, v in self._idf(collection_id, words).items() if v > 0}
+        if not idf:
             return []
         where, args = self._filter_sql(filters)
         documents = " JOIN documents d ON d.id = k.document_id" if where else ""
-        # Only word characters reach to_tsquery, so no term can carry a tsquery operator.
-        words = [w for t in terms for w in _WORD.findall(t)]
-        if not words:
-            return []
-        query = " | ".join(words)
+        # The queries are built once in a one-row subquery (to_tsquery is not folded into a
+        # constant, and would otherwise be parsed again for every matching row).
+        queries = ", ".join(f"to_tsquery('simple', ?) AS q{i}" for i in range(len(idf)))
+        score = " + ".join(f"? * ts_rank(k.tsv, t.q{i}, 1)" for i in range(len(idf)))
         rows = self.connection().execute(
-            f"""SELECT k.id, ts_rank(k.tsv, q, 1) AS score
-                FROM chunks k{documents}, to_tsquery('simple', ?) q
-                WHERE k.tsv @@ q AND k.collection_id = ?{where}
+            f"""SELECT k.id, ({score}) AS score
+                FROM (SELECT to_tsquery('simple', ?) AS q, {queries}) t, chunks k{documents}
+                WHERE k.tsv @@ t.q AND k.collection_id = ?{where}
                 ORDER BY score DESC, k.id LIMIT ?""",
-            [query, collection_id, *args, k],
+            [*idf.values(), " | ".join(idf), *idf, collection_id, *args, k],
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def _idf(self, collection_id: int, words: list[str]) -> dict[str, float]:
+        """BM25's IDF of each word in the collection, ln(1 + (N - df + 0.5) / (df + 0.5)):
+        chunk and document-frequency counts through the GIN index, cached per generation."""
+        generation = self.generation(collection_id)
+        with self._stats_lock:
+            stats = self._stats.get(collection_id)
+            if stats is None or stats[0] != generation:
+                stats = (generation, {}, [0])
+                self._stats[collection_id] = stats
+            known = stats[1]
+            missing = [w for w in words if w not in known]
+        conn = self.connection()
+        if missing:
+            if not stats[2][0]:
+                stats[2][0] = int(conn.execute("SELECT COUNT(*) FROM chunks WHERE collection_id = ?",
+                                               (collection_id,)).fetchone()[0])
+            rows = conn.execute(
+                "SELECT w, (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = ? "
+                "AND k.tsv @@ to_tsquery('simple', w)) FROM unnest(?::text[]) AS w",
+                (collection_id, missing)).fetchall()
+            with self._stats_lock:
+                known.update({r[0]: int(r[1]) for r in rows})
+        n = stats[2][0]
+        return {w: math.log(1 + (n - known[w] + 0.5) / (known[w] + 0.5)) for w in words if known.get(w)}

@@ -269,6 +269,8 @@ class VectorIndexes:
                 self._bulk_depth -= 1
                 self._local_writes -= 1
                 touched = sorted(self._bulk_touched) if self._bulk_depth == 0 else []
+            if touched:
+                self.store.after_bulk_load()
             for collection_id in touched:
                 self.catch_up(collection_id)
                 with self._lock:
