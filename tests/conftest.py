@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,8 +86,16 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(session_dir: Path) -> Settings:
-    return Settings(data_dir=session_dir / "data", load_samples=False)
+def settings(session_dir: Path, request: pytest.FixtureRequest) -> Settings:
+    """The session runtime's settings. RAG_TEST_STORE=postgresql runs the whole real-model
+    suite on the PostgreSQL store (make test runs it on SQLite, the default; the store
+    contract tests and tests/api/test_replicas.py cover PostgreSQL in every run)."""
+    database_url = None
+    if os.environ.get("RAG_TEST_STORE") == "postgresql":
+        from tests import postgres
+
+        database_url = postgres.new_schema(request.getfixturevalue("pg_database"))[1]
+    return Settings(data_dir=session_dir / "data", load_samples=False, database_url=database_url)
 
 
 @pytest.fixture(scope="session")

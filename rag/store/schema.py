@@ -84,6 +84,12 @@ _POSTGRES_CORE = (
     "CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(document_id)",
     "CREATE INDEX IF NOT EXISTS chunks_by_collection ON chunks(collection_id)",
     "CREATE INDEX IF NOT EXISTS chunks_fts ON chunks USING GIN (tsv)",
+    # A chunk row is over PostgreSQL's 2 kB TOAST threshold; without these, the tsvector is
+    # the value moved out of line, and every ts_rank call fetched it back (five times the
+    # buffer reads of a ranked text query). The embedding, read only to build the FAISS
+    # cache and for candidates' cosines, goes out of line instead.
+    "ALTER TABLE chunks ALTER COLUMN embedding SET STORAGE EXTERNAL",
+    "ALTER TABLE chunks ALTER COLUMN tsv SET STORAGE MAIN",
 )
 
 _CHANGES = """CREATE TABLE IF NOT EXISTS changes (

@@ -216,3 +216,45 @@ def test_a_store_copies_whole_into_an_empty_one(direction: str, tmp_path, reques
         copy_store(source, target)
     source.close()
     target.close()
+
+
+def test_sources_and_their_seen_files(store: Store) -> None:
+    from rag.store.sources import SeenFile, SourceStore
+
+    sources = SourceStore(store)
+    src = sources.add(kind="folder", path="/srv/docs", collection="c", include=["**/*.md"], exclude=[],
+                      schedule="*/15 * * * *", delete_missing=True)
+    assert sources.get(src.id).include == ["**/*.md"] and sources.list() == [src]
+    changed = sources.update(src.id, {"exclude": ["tmp/**"], "delete_missing": False, "schedule": None})
+    assert (changed.exclude, changed.delete_missing, changed.schedule) == (["tmp/**"], False, None)
+    big = SeenFile("a/b.md", 5_000_000_000, 1_764_633_600_123_456_789, "h" * 64, "cfg", "doc_1")  # 64-bit
+    sources.record(src.id, big)
+    sources.record(src.id, SeenFile("a/b.md", 7, 8, "h2", "cfg", "doc_1"))  # replaces
+    sources.record(src.id, big)
+    assert sources.seen(src.id) == {"a/b.md": big}
+    sources.mark_synced(src.id)
+    assert sources.get(src.id).last_sync_at is not None
+    sources.forget(src.id, "a/b.md")
+    assert sources.seen(src.id) == {}
+    sources.remove(src.id)
+    with pytest.raises(NotFound):
+        sources.get(src.id)
+
+
+def test_keys_are_hashed_scoped_rated_and_revoked(store: Store) -> None:
+    from rag.errors import InvalidInput
+    from rag.store.keys import KeyStore
+
+    keys = KeyStore(store)
+    key_id, key = keys.create("ops", ["read:c", "write:c"], rate_per_minute=30)
+    principal = keys.verify(key)
+    assert principal is not None and principal.key_id == key_id and principal.rate_per_minute == 30
+    assert principal.can("write", "c") and not principal.can("read", "other")
+    assert keys.verify(key + "x") is None
+    assert key not in str(store.connection().execute("SELECT * FROM api_keys").fetchall())
+    with pytest.raises(InvalidInput):
+        keys.create("bad", ["root"])
+    keys.revoke(key_id)
+    assert keys.verify(key) is None and keys.list()[0]["revoked_at"] is not None
+    with pytest.raises(NotFound):
+        keys.revoke(key_id)

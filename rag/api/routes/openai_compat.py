@@ -97,7 +97,7 @@ def _extra(answer: Answer) -> dict:
     # "answer": the final text, which the value check may have replaced after the streamed
     # pieces (with the extract of the answer-bearing sentences).
     return {"answer": out["answer"], "grounded": out["grounded"], "citations": out["citations"],
-            "sources": out["sources"], "timings_ms": out["timings_ms"]}
+            "sources": out["sources"], "timings_ms": out["timings_ms"], "generation": out["generation"]}
 
 
 async def _stream(stream: AnswerStream, request: Request, completion_id: str,
