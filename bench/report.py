@@ -8,6 +8,12 @@ import json
 from bench.common import ROOT
 
 
+def _fig(table: dict, size: str, key: str, unit: str) -> str:
+    """A figure of the retrieval table with its unit, or why there is none."""
+    value = table.get(size, {}).get(key)
+    return f"{value} {unit}" if value is not None else "not measured in this run"
+
+
 def _by_store(r: dict) -> dict[str, dict]:
     """The retrieval tables by store; a run from before PostgreSQL had one flat SQLite table."""
     table = r["retrieval"]
@@ -140,11 +146,11 @@ unit 384-d vectors; {r['queries']} conflicts questions as queries; default setti
 |---|---|---|---|---|---|---|
 {rows}
 
-Goals: p50 ≤ 20 ms at 100k chunks on SQLite: **{sq.get('100000', {}).get('p50_ms')} ms**;
+Goals: p50 ≤ 20 ms at 100k chunks on SQLite: **{_fig(sq, '100000', 'p50_ms', 'ms')}**;
 PostgreSQL within 1.5× of SQLite at 100k: **{ratio}×**; p50 ≤ 30 ms at a million chunks:
-**{sq.get('1000000', {}).get('p50_ms')} ms** (SQLite), **{pg.get('1000000', {}).get('p50_ms')} ms**
-(PostgreSQL); a million-chunk load ≤ 240 s: **{sq.get('1000000', {}).get('build_s')} s** (SQLite),
-**{pg.get('1000000', {}).get('build_s')} s** (PostgreSQL).
+**{_fig(sq, '1000000', 'p50_ms', 'ms')}** (SQLite), **{_fig(pg, '1000000', 'p50_ms', 'ms')}**
+(PostgreSQL); a million-chunk load ≤ 240 s: **{_fig(sq, '1000000', 'build_s', 's')}** (SQLite),
+**{_fig(pg, '1000000', 'build_s', 's')}** (PostgreSQL).
 The vector index is the one the service picks by size (below). The lexical side (FTS5
 BM25 on SQLite, `ts_rank` over a GIN-indexed tsvector on PostgreSQL; function words left
 out) runs in its own thread while the question is embedded and searched in FAISS; the

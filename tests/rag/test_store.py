@@ -258,3 +258,20 @@ def test_keys_are_hashed_scoped_rated_and_revoked(store: Store) -> None:
     assert keys.verify(key) is None and keys.list()[0]["revoked_at"] is not None
     with pytest.raises(NotFound):
         keys.revoke(key_id)
+
+
+def test_an_unreachable_postgresql_is_a_clear_store_unavailable() -> None:
+    """PostgreSQL only: SQLite has no server to lose. Refused at once, with what to check."""
+    import time
+
+    from rag.errors import StoreUnavailable
+    from rag.store.postgres import PostgresStore
+    from tests.server import free_port
+
+    store = PostgresStore(f"postgresql://groundwork:secret@127.0.0.1:{free_port()}/groundwork")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=r"not reachable .*RAG_DATABASE_URL") as caught:
+        store.open()
+    assert time.monotonic() - started < 10
+    assert "secret" not in str(caught.value)  # the password is never part of the message
+    assert store.describe().startswith("postgresql://groundwork@127.0.0.1:") and "secret" not in store.describe()
