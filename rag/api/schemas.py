@@ -24,7 +24,7 @@ class FiltersIn(BaseModel):
 
 _MIN_GENERATION = ("read-your-writes across replicas: answer only from the collection at this generation "
                    "or later (a write's response gives the generation it produced); 503 not_caught_up if "
-                   "this replica does not reach it within RAG_REPLICA__WAIT_S")
+                   "this replica does not reach it within RAG_REPLICA__WAIT_S; 422 out_of_range if no write has produced it yet")
 
 
 class QueryIn(BaseModel):

@@ -107,6 +107,10 @@ class FaissIndex:
             live = live[~np.isin(live, self._tombstones)]
         return live
 
+    def count_live(self, ids: Sequence[int]) -> int:
+        """How many of `ids` this index holds (tombstones not counted)."""
+        return int(len(np.unique(self._live(np.asarray(list(ids), dtype=np.int64))))) if len(ids) else 0
+
     def ids(self) -> set[int]:
         """The searchable chunk ids (tombstones left out)."""
         stored = self._stored_ids()

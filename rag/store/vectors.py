@@ -19,7 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rag.errors import IndexCorrupt, NotCaughtUp
+from rag.errors import IndexCorrupt, NotCaughtUp, OutOfRange
 from rag.store.base import Store
 from rag.store.faiss_index import AnnParams, FaissIndex, IndexKind
 from rag.store.records import WriteResult
@@ -158,6 +158,12 @@ class VectorIndexes:
             return None
         if changes.generation <= snap.generation:
             return snap
+        # The log can only be replayed onto the state it starts from: every id it removes must
+        # be in the index and none it adds may be (a file not truly at its generation fails here).
+        if (snap.index.count_live(changes.removed) != len(changes.removed)
+                or snap.index.count_live(changes.added)):
+            raise IndexCorrupt(f"collection {collection_id}: the index does not hold generation "
+                               f"{snap.generation} exactly, so the change log cannot be replayed onto it")
         index = snap.index.copy()
         index.remove(changes.removed)
         if changes.added:
@@ -174,7 +180,11 @@ class VectorIndexes:
                 snap = self._snapshots.get(collection_id)
             if snap is None:
                 return self._load_or_rebuild(collection_id).generation
-            forward = self._forward(collection_id, snap)
+            try:
+                forward = self._forward(collection_id, snap)
+            except IndexCorrupt as exc:
+                log.warning("%s; rebuilding", exc)
+                return self.rebuild(collection_id).generation
             if forward is None:
                 log.warning("collection %s: change log does not reach back to generation %s; rebuilding",
                             collection_id, snap.generation)
@@ -326,7 +336,13 @@ class VectorIndexes:
 
     def require(self, collection_id: int, min_generation: int | None, wait_s: float) -> int:
         """The generation a query reads now, at least `min_generation`: waits up to `wait_s`
-        for this replica to catch up, then NotCaughtUp (503)."""
+        for this replica to catch up, then NotCaughtUp (503). A `min_generation` the database
+        has not reached is OutOfRange (400): no write has returned it."""
+        if min_generation is not None:
+            reached = self.store.generation(collection_id)
+            if min_generation > reached:
+                raise OutOfRange(f"min_generation {min_generation} is ahead of the collection, which is at "
+                                 f"generation {reached}: pass a generation that a write returned")
         deadline = time.monotonic() + wait_s
         while True:
             snap = self._current(collection_id)

@@ -64,10 +64,10 @@ def test_two_replicas_read_each_others_writes(tmp_path: Path, runtime: Runtime, 
         status, after = a.call("POST", "/collections/team/search",
                                {"query": "quokka-7731 harbour gate", "min_generation": int(deleted_at)})
         assert status == 200 and "quokka-7731" not in _texts(after) and after["generation"] >= int(deleted_at)
-        # A generation no replica has reached: 503 in the one error shape, after the wait.
+        # A generation no write has returned: 422 in the one error shape, at once.
         status, body = a.call("POST", "/collections/team/search", {"query": "gate", "min_generation": 10_000})
-        assert status == 503 and body["error"]["code"] == "not_caught_up", body
-        assert "not yet 10000" in body["error"]["message"]
+        assert status == 422 and body["error"]["code"] == "out_of_range", body
+        assert "min_generation 10000 is ahead" in body["error"]["message"]
         # Each replica's FAISS cache is at the database's generation, having followed the other's
         # writes: B built its index from the log's first write or followed it, never rebuilt after.
         for srv in (a, b):

@@ -217,7 +217,7 @@ def test_a_second_replica_follows_writes_incrementally_never_rebuilding(store: S
                                                                          monkeypatch) -> None:
     """Replica A writes; replica B (its own connections and index directory) brings its FAISS
     snapshot forward from the change log, and its ids equal the database's at each generation."""
-    from rag.errors import NotCaughtUp
+    from rag.errors import OutOfRange
     from rag.store.follow import Follower
     from tests.conftest import same_database
 
@@ -243,8 +243,8 @@ def test_a_second_replica_follows_writes_incrementally_never_rebuilding(store: S
     assert (state.origin, state.generation, state.vectors) == ("followed", 4, 100)
     assert b._snapshots[cid].index.ids() == store.chunk_ids(cid)
     assert [i for i, _ in b.search(cid, data[120], 1)] == [i for i, _ in a.search(cid, data[120], 1)]
-    # A query that needs a newer generation than exists waits, then says so.
-    with pytest.raises(NotCaughtUp, match="generation 4, not yet 9"):
+    # A generation no write has returned is the client's mistake.
+    with pytest.raises(OutOfRange, match="min_generation 9 is ahead of the collection, which is at generation 4"):
         b.require(cid, 9, wait_s=0.1)
     assert b.require(cid, 4, wait_s=0) == 4
     # The follower thread, woken by NOTIFY on PostgreSQL (by polling on SQLite), keeps up alone.
@@ -277,11 +277,16 @@ def test_a_bulk_load_updates_the_cache_once_at_the_end(store: Store, tmp_path, m
     original = FaissIndex.save
     monkeypatch.setattr(FaissIndex, "save", lambda self, path, generation: saves.append(generation)
                         or original(self, path, generation))
+    from rag.errors import NotCaughtUp
+
     with indexes.bulk():
         for doc in (1, 2, 3):
             indexes.apply(_write(store, doc, data[doc * 100:(doc + 1) * 100]), data[doc * 100:(doc + 1) * 100])
-        # Queries meanwhile answer from the snapshot of before, without waiting.
+        # Queries meanwhile answer from the snapshot of before, without waiting...
         assert indexes.require(cid, None, wait_s=0) == 1
+        # ... and one that must read the bulk load's writes is told this replica is not there yet.
+        with pytest.raises(NotCaughtUp, match="generation 1, not yet 4"):
+            indexes.require(cid, 4, wait_s=0.1)
         assert saves == []
     [state] = indexes.states()
     assert (state.generation, state.vectors, saves) == (4, 400, [4])
