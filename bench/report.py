@@ -65,7 +65,7 @@ def render_markdown(r: dict, flat: dict, command: str) -> str:
                 if one else "")
     sweep_rows = "\n".join(f"| {ef} | {v['ms_per_query']} | {v['recall_at_10']} |" for ef, v in ann["sweep"].items())
     rows = "\n".join(f"| {store} | {int(size):,} | {v['build_s']} | {v['p50_ms']} | {v['p95_ms']} | "
-                     f"{v.get('lexical_p50_ms', '')} | {v.get('index', 'flat')} |"
+                     f"{v.get('lexical_p50_ms', '')} | {v.get('index', 'flat')} | {v.get('queries', '')} |"
                      for store, table in _by_store(r).items() for size, v in table.items())
     sq, pg = _by_store(r)["sqlite"], _by_store(r)["postgresql"]
     ratio = _ratio(pg.get("100000", {}).get("p50_ms"), sq.get("100000", {}).get("p50_ms"))
@@ -140,10 +140,10 @@ for LoRA adapters).
 
 ## Retrieval latency at scale (query embedding + hybrid search + fetch, top 5)
 Synthetic chunks of ~120 words drawn from the conflicts vocabulary (for FTS5) with random
-unit 384-d vectors; {r['queries']} conflicts questions as queries; default settings.
+unit 384-d vectors; the first conflicts questions as queries (how many: last column); default settings.
 
-| store | chunks | load (s) | p50 (ms) | p95 (ms) | lexical mode p50 (ms) | vector index |
-|---|---|---|---|---|---|---|
+| store | chunks | load (s) | p50 (ms) | p95 (ms) | lexical mode p50 (ms) | vector index | queries |
+|---|---|---|---|---|---|---|---|
 {rows}
 
 Goals: p50 ≤ 20 ms at 100k chunks on SQLite: **{_fig(sq, '100000', 'p50_ms', 'ms')}**;

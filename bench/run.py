@@ -68,7 +68,13 @@ def rerun_retrieval(sizes: list[int], queries_n: int, command: str) -> None:
     ds = Dataset.load(CONFLICTS)
     queries = [ds.queries[q]["text"] for q in list(ds.qrels)[:queries_n]]
     details = payload["details"]
-    details["retrieval"] = retrieval_tables(runtime, sizes, queries)
+    # Sizes measured now replace their rows; the other sizes keep theirs (each row says how
+    # many queries it ran).
+    previous = details.get("retrieval", {})
+    merged = previous if "sqlite" in previous else {"sqlite": previous, "postgresql": {}}
+    for store, table in retrieval_tables(runtime, sizes, queries).items():
+        merged.setdefault(store, {}).update(table)
+    details["retrieval"] = merged
     details["retrieval_command"] = command
     runtime.parser.close()
     runtime.store.close()

@@ -47,3 +47,25 @@ def test_refusal_thresholds_must_be_numbers(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "refusal", "--dataset", str(tmp_path), "--thresholds", "0.4,high",
                                       "--data-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--thresholds takes numbers" in result.output
+
+
+def test_serve_with_an_unreachable_database_is_one_line_and_exit_1(tmp_path: Path, monkeypatch) -> None:
+    from tests.server import free_port
+
+    monkeypatch.setenv("RAG_DATABASE_URL", f"postgresql://groundwork:pw@127.0.0.1:{free_port()}/groundwork")
+    result = CliRunner().invoke(app, ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "cannot open the store" in result.output and "not reachable" in result.output
+    assert "pw" not in result.output and "Traceback" not in result.output
+
+
+def test_store_copy_into_a_non_empty_store_is_refused(tmp_path: Path) -> None:
+    from rag.store.sqlite import SQLiteStore
+
+    target = tmp_path / "target.sqlite3"
+    store = SQLiteStore(target)
+    store.open()
+    store.connection().execute("INSERT INTO collections(name, created_at) VALUES ('x', '2026-12-01T00:00:00+00:00')")
+    store.close()
+    result = CliRunner().invoke(app, ["store", "copy", "--data-dir", str(tmp_path / "data"), "--to", str(target)])
+    assert result.exit_code != 0 and "empty database" in result.output

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from rag.cli.common import DataDir, app, offline_runtime, settings_for
+from rag.config import Settings
 
 
 @app.command()
@@ -27,7 +28,24 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
             raise typer.BadParameter(
                 f"refusing to listen on {bind} without authentication: set RAG_ADMIN_KEY, or bind 127.0.0.1")
         logging.getLogger("rag").warning("auth is off (no RAG_ADMIN_KEY): listening on loopback only")
+    _check_store(settings)
     uvicorn.run(create_app(settings), host=bind, port=port or settings.port)
+
+
+def _check_store(settings: Settings) -> None:
+    """Open (and migrate) the store before loading any model: an unreachable database or one
+    from a newer release is one line and exit status 1, not a traceback a minute later."""
+    from rag.errors import RagError
+    from rag.store.registry import make_store
+
+    store = make_store(settings)
+    try:
+        store.open()
+    except RagError as exc:
+        typer.echo(f"rag serve: cannot open the store: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
 
 
 def is_loopback(host: str) -> bool:

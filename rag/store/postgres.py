@@ -129,7 +129,7 @@ class PostgresStore(Store):
     def _gone_message(self, exc: BaseException) -> str:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return (f"the database at {self.describe()} is not reachable ({first}); "
-                "the request changed nothing: retry when PostgreSQL is back (check RAG_DATABASE_URL)")
+                "nothing was changed: retry when PostgreSQL is back (check RAG_DATABASE_URL)")
 
     @contextmanager
     def reachable(self, conn: _Connection | None = None) -> Iterator[None]:
