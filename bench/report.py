@@ -159,7 +159,11 @@ scoring the long posting lists of this small synthetic vocabulary is most of the
 The load (vectors given, nothing embedded) writes 100 documents of 1,000 chunks per
 transaction (PostgreSQL: COPY) as one bulk load: the FAISS cache is brought forward once at
 the end, instead of copied, extended and saved per transaction (at a million chunks a
-1.7 GB HNSW per write; that took 1,004 s before). FAISS single-query exact search over
+1.7 GB HNSW per write). That did not make the million-chunk load faster (1,004 s in the run
+before, with a copy and save per write): in this run about 7 minutes went to the SQLite
+writes (FTS5 indexing 120 million words) and about 15 to building one HNSW graph over a
+million random vectors on two cores, which no bulk path avoids; HNSW over random vectors is
+the slow case (48 s per 100,000 here, against 11 s for clustered ones in the next section). FAISS single-query exact search over
 100k vectors: {threads['1']} ms with 1 OpenMP thread, {threads['2']} ms with 2 (the
 service sets `RAG_RETRIEVAL__FAISS_THREADS`, default 1, in every searching thread).{rerun_note}
 
