@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml Makefile
 serve: install
 	$(BIN)/rag serve
 
-# Lint and type-check the package code, then every test with the real models (~10 min).
+# Lint and type-check the package code, then every test with the real models (~15 min).
 test: install lint
 	$(BIN)/python -m pytest -q
 
