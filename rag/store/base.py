@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.clock import utc_iso
 from rag.errors import NotFound
-from rag.store.chunk_reads import ChunkReads
+from rag.store.chunk_reads import ChunkReads, embeddings_by_id
 from rag.store.records import CollectionInfo, DocumentWrite, WriteResult, collection_row, document_row
 from rag.types import Document
 
@@ -156,20 +156,9 @@ class Store(ChunkReads):
                         removed.add(cid)
                 added.update(dict.fromkeys(json.loads(r[1])))
             ids = list(added)
-            vectors = self._vectors(conn, ids)
+            found = embeddings_by_id(conn, ids)
+            vectors = np.vstack([found[i] for i in ids]) if ids else np.zeros((0, 0), dtype=np.float32)
         return Changes(generation, ids, sorted(removed), vectors)
-
-    @staticmethod
-    def _vectors(conn: Any, ids: list[int]) -> np.ndarray:
-        found: dict[int, bytes] = {}
-        for start in range(0, len(ids), 5000):
-            part = ids[start:start + 5000]
-            for r in conn.execute(f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(part))})",
-                                  part):
-                found[int(r[0])] = bytes(r[1])
-        if not ids:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.vstack([np.frombuffer(found[i], dtype=np.float32) for i in ids])
 
     # -- documents ---------------------------------------------------------------------
     def _one_document(self, collection: str, column: str, value: str) -> Document | None:

@@ -15,6 +15,18 @@ from rag.store.records import document_row
 from rag.types import Chunk, Document, Filters
 
 
+def embeddings_by_id(conn: Any, ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """Stored float32 vectors by chunk id, read on `conn` (inside its transaction, if any) in
+    batches of 5,000 ids; ids that no longer exist are absent."""
+    out: dict[int, np.ndarray] = {}
+    ids = list(ids)
+    for start in range(0, len(ids), 5000):
+        part = ids[start:start + 5000]
+        for r in conn.execute(f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(part))})", part):
+            out[int(r[0])] = np.frombuffer(bytes(r[1]), dtype=np.float32)
+    return out
+
+
 class ChunkReads:
     """Queries over chunks; every multi-statement read runs in one snapshot."""
 
@@ -97,11 +109,7 @@ class ChunkReads:
 
     def chunk_embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored float32 vectors by chunk id; ids that no longer exist are absent."""
-        if not ids:
-            return {}
-        rows = self.connection().execute(
-            f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(ids))})", list(ids))
-        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+        return embeddings_by_id(self.connection(), ids)
 
     def load_chunks(self, ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
         """Chunks by id with their documents; ids that no longer exist are simply absent."""

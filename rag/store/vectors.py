@@ -337,7 +337,7 @@ class VectorIndexes:
     def require(self, collection_id: int, min_generation: int | None, wait_s: float) -> int:
         """The generation a query reads now, at least `min_generation`: waits up to `wait_s`
         for this replica to catch up, then NotCaughtUp (503). A `min_generation` the database
-        has not reached is OutOfRange (400): no write has returned it."""
+        has not reached is OutOfRange (422): no write has returned it."""
         if min_generation is not None:
             reached = self.store.generation(collection_id)
             if min_generation > reached:
