@@ -190,7 +190,7 @@ def eval_answers(runtime: Runtime, dataset: Dataset, collection: str, limit: int
             parametric=bool(param) and param in text and not match,
             cites_gold=any(c.chunk.document.id in gold_docs for c in answer.citations if c.supported),
             latency_ms=latency,
-            top_relevance=max((s.relevance or s.score for s in answer.sources), default=None),
+            top_relevance=max((s.relevance_or_score for s in answer.sources), default=None),
         ))
         if progress:
             progress(i, len(qids))
@@ -225,7 +225,7 @@ def refusal_curve(runtime: Runtime, dataset: Dataset, collection: str, limit: in
         gold = tuple(sorted(document_id(collection, dataset.doc_name(c)) for c in dataset.qrels[qid]))
         for bucket, filters in ((with_gold, Filters()), (without_gold, Filters(exclude_document_ids=gold))):
             hits = runtime.service.retriever.retrieve(collection, text, k, filters, mode)
-            bucket.append(max((h.relevance if h.relevance is not None else h.score for h in hits), default=-1.0))
+            bucket.append(max((h.relevance_or_score for h in hits), default=-1.0))
     n = max(len(qids), 1)
     return {
         f"{t:.2f}": {"false_refusal": round(sum(r < t for r in with_gold) / n, 4),

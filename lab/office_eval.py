@@ -126,7 +126,7 @@ def eval_office(runtime: Runtime, folder: Path, split: str = "test",
             id=q["id"], question=q["question"], answerable=bool(q["answerable"]), answer=answer.text,
             refused=is_refusal(answer.text), value=bool(q["answerable"]) and value_found(answer.text, q["answers"]),
             cited_source=q.get("source") in cited, latency_ms=round(latency, 1),
-            top_relevance=max((s.relevance if s.relevance is not None else s.score for s in answer.sources),
+            top_relevance=max((s.relevance_or_score for s in answer.sources),
                               default=None),
             cited=cited))
         if progress:

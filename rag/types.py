@@ -56,6 +56,11 @@ class ScoredChunk:
     score: float  # the ranking score of the mode that produced it (fused in hybrid mode)
     relevance: float | None = None  # cosine similarity to the query: comparable across modes
 
+    @property
+    def relevance_or_score(self) -> float:
+        """The relevance when it is known, else the ranking score (what an answer's source reports)."""
+        return self.relevance if self.relevance is not None else self.score
+
 
 @dataclass(frozen=True)
 class Filters:

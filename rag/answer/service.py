@@ -132,7 +132,7 @@ class RagService:
         hits = self.retriever.retrieve(collection, question, k, filters, mode)
         retrieved = time.perf_counter()
         # Relevance is the cosine similarity, comparable whatever mode ranked the chunks.
-        evidence = [h for h in hits if _relevance(h) >= self.options.min_score][: self.options.context_chunks]
+        evidence = [h for h in hits if h.relevance_or_score >= self.options.min_score][: self.options.context_chunks]
         missing = self._missing_names(question, evidence) if evidence else []
         if not evidence or missing:
             # Nothing relevant enough, or relevant text about something else than the name
@@ -209,10 +209,6 @@ class RagService:
                 f"the question is {len(text)} characters; the limit is {self.options.max_question_chars} "
                 "(RAG_LIMITS__MAX_QUESTION_CHARS)"
             )
-
-
-def _relevance(hit: ScoredChunk) -> float:
-    return hit.relevance if hit.relevance is not None else hit.score
 
 
 def _sources(hits: Sequence[ScoredChunk]) -> list[ScoredChunk]:

@@ -1,14 +1,32 @@
-"""Request and response bodies of the HTTP API."""
+"""Request and response bodies of the HTTP API (the OpenAI-compatible ones are in
+schemas_openai.py, the health bodies in schemas_health.py). Just over 300 lines: every body of
+the service's own routes in one module, so the contract reads in one place."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasPath, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from rag.types import Answer, Document, ScoredChunk
+
+class DomainOut(BaseModel):
+    """A response body read from a domain object: `Model.model_validate(obj)` is the one way
+    objects become API bodies. Nested fields are read through `AliasPath`s; the name-keyed
+    form the API returns validates too (FastAPI re-validates what a route returns)."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+def _at(first: str, *rest: str) -> Any:
+    """A field read from the domain object at this path (attributes, or keys of a dict)."""
+    return Field(validation_alias=AliasPath(first, *rest))
+
+
+def _rounded(value: float | None) -> float | None:
+    """Scores are reported to 4 places."""
+    return round(value, 4) if value is not None else None
 
 
 class FiltersIn(BaseModel):
@@ -54,86 +72,61 @@ class SearchIn(BaseModel):
     filters: FiltersIn = FiltersIn()
 
 
-class CitationOut(BaseModel):
+class CitationOut(DomainOut):
     """A passage the answer cites as [n]: its document, page and section, the quoted text, and
     whether it supports the sentence that cites it (`supported`)."""
 
     n: int
-    document_id: str
-    document_name: str
-    page: int | None
-    section: str | None
-    chunk_id: int
+    document_id: str = _at("chunk", "document", "id")
+    document_name: str = _at("chunk", "document", "name")
+    page: int | None = _at("chunk", "chunk", "page")
+    section: str | None = _at("chunk", "chunk", "section")
+    chunk_id: int = _at("chunk", "chunk", "id")
     quote: str
     supported: bool
 
 
-class AnswerSourceOut(BaseModel):
+class AnswerSourceOut(DomainOut):
     """A document the answer drew on, one entry per document, in ranking order; `score` is the
     relevance (cosine similarity to the question) of its top-ranked chunk."""
 
-    document_id: str
-    document: str
-    version: int
-    ingested_at: datetime
-    score: float
+    document_id: str = _at("document", "id")
+    document: str = _at("document", "name")
+    version: int = _at("document", "version")
+    ingested_at: datetime = _at("document", "ingested_at")
+    score: float = _at("relevance_or_score")
+
+    _round = field_validator("score")(_rounded)
 
 
-class AnswerOut(BaseModel):
+class AnswerOut(DomainOut):
     """An answer with its [n] citations, the documents it drew on, and timings in ms (retrieve,
     generate, total). `grounded` is true when at least one citation is supported by its passage;
     when nothing relevant was found, the answer says so and `grounded` is false."""
 
-    answer: str
+    answer: str = _at("text")
     grounded: bool
     citations: list[CitationOut]
     sources: list[AnswerSourceOut]
     timings_ms: dict[str, float]
     generation: int | None = Field(None, description="the collection's generation the answer was read at")
 
-    @classmethod
-    def of(cls, answer: Answer) -> "AnswerOut":
-        """The API form of an Answer (scores rounded to 4 places)."""
-        return cls(
-            answer=answer.text,
-            grounded=answer.grounded,
-            citations=[
-                CitationOut(n=c.n, document_id=c.chunk.document.id, document_name=c.chunk.document.name,
-                            page=c.chunk.chunk.page, section=c.chunk.chunk.section,
-                            chunk_id=c.chunk.chunk.id, quote=c.quote, supported=c.supported)
-                for c in answer.citations
-            ],
-            sources=[
-                AnswerSourceOut(document_id=s.document.id, document=s.document.name, version=s.document.version,
-                          ingested_at=s.document.ingested_at,
-                          score=round(s.relevance if s.relevance is not None else s.score, 4))
-                for s in answer.sources
-            ],
-            generation=answer.generation, timings_ms=answer.timings_ms,
-        )
 
-
-class SearchHitOut(BaseModel):
+class SearchHitOut(DomainOut):
     """A retrieved chunk with its document and location. `score` ranks the results in the chosen
     mode (fused in hybrid mode); `relevance` is the cosine similarity to the query, comparable
     across modes."""
 
-    chunk_id: int
-    document_id: str
-    document_name: str
-    page: int | None
-    section: str | None
-    text: str
+    chunk_id: int = _at("chunk", "id")
+    document_id: str = _at("document", "id")
+    document_name: str = _at("document", "name")
+    page: int | None = _at("chunk", "page")
+    section: str | None = _at("chunk", "section")
+    text: str = _at("chunk", "text")
     score: float
     relevance: float | None
 
-    @classmethod
-    def of(cls, hit: ScoredChunk) -> "SearchHitOut":
-        """The API form of a retrieved chunk (scores rounded to 4 places)."""
-        return cls(chunk_id=hit.chunk.id, document_id=hit.document.id, document_name=hit.document.name,
-                   page=hit.chunk.page, section=hit.chunk.section, text=hit.chunk.text,
-                   score=round(hit.score, 4),
-                   relevance=round(hit.relevance, 4) if hit.relevance is not None else None)
+    _round = field_validator("score", "relevance")(_rounded)
 
 
 class SearchOut(BaseModel):
@@ -143,7 +136,7 @@ class SearchOut(BaseModel):
     generation: int = Field(..., description="the collection's generation the results were read at")
 
 
-class DocumentOut(BaseModel):
+class DocumentOut(DomainOut):
     """A stored document. `version` is 1 when it is first ingested and goes up each time it is
     re-ingested; `source` is "upload" or the id of the source it was synced from; `chunks` is
     how many chunks it was cut into."""
@@ -157,15 +150,8 @@ class DocumentOut(BaseModel):
     ingested_at: datetime
     size: int
     mime_type: str
-    chunks: int
+    chunks: int = _at("chunk_count")
     metadata: dict[str, Any]
-
-    @classmethod
-    def of(cls, doc: Document) -> "DocumentOut":
-        """The API form of a Document."""
-        return cls(id=doc.id, collection=doc.collection, name=doc.name, source=doc.source,
-                   content_hash=doc.content_hash, version=doc.version, ingested_at=doc.ingested_at,
-                   size=doc.size, mime_type=doc.mime_type, chunks=doc.chunk_count, metadata=doc.metadata)
 
 
 class DocumentsOut(BaseModel):
@@ -174,7 +160,7 @@ class DocumentsOut(BaseModel):
     documents: list[DocumentOut]
 
 
-class FileResultOut(BaseModel):
+class FileResultOut(DomainOut):
     """What became of one uploaded file; `reason` says why, when it failed."""
 
     name: str
@@ -196,13 +182,13 @@ class UploadOut(BaseModel):
                                    "as min_generation to read these files on any replica")
 
 
-class CollectionOut(BaseModel):
+class CollectionOut(DomainOut):
     """A collection with its document and chunk counts; `generation` goes up with every change to
     its chunks."""
 
     name: str
-    documents: int
-    chunks: int
+    documents: int = _at("document_count")
+    chunks: int = _at("chunk_count")
     generation: int
     created_at: datetime
 
@@ -245,7 +231,7 @@ class SourcePatch(BaseModel):
         return value
 
 
-class SourceOut(BaseModel):
+class SourceOut(DomainOut):
     """A registered source; `last_sync_at` is when a sync of it last succeeded (null before the first)."""
 
     id: str
@@ -266,7 +252,7 @@ class SourcesOut(BaseModel):
     sources: list[SourceOut]
 
 
-class JobOut(BaseModel):
+class JobOut(DomainOut):
     """A sync or upload job. `state` is queued, running, succeeded, failed or cancelled; `counts`
     holds files added, updated, unchanged, deleted and failed; `errors` lists each failed file
     with the reason; `progress` is files done of `total` (null until known). `retry_of` is the
@@ -288,16 +274,6 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     heartbeat_at: datetime | None
 
-    @classmethod
-    def of(cls, job) -> "JobOut":
-        """The API form of a Job."""
-        return cls(id=job.id, kind=job.kind, source_id=job.source_id, collection=job.collection,
-                   state=job.state, counts=job.counts, errors=job.errors,
-                   progress={"done": job.done, "total": job.total}, reason=job.reason,
-                   retry_of=job.retry_of, cancel_requested=job.cancel_requested,
-                   created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-                   heartbeat_at=job.heartbeat_at)
-
 
 class JobsOut(BaseModel):
     """Jobs, newest first."""
@@ -310,3 +286,37 @@ class JobRef(BaseModel):
 
     id: str
     state: str
+
+
+class KeyIn(BaseModel):
+    """A key to create: a label, and scopes that are each `admin`, `read:COLLECTION` or
+    `write:COLLECTION` (write includes read)."""
+
+    name: str = Field(..., min_length=1, max_length=100)
+    scopes: list[str] = Field(..., examples=[["read:handbook", "write:handbook"]])
+    rate_per_minute: int | None = Field(None, ge=1, le=1_000_000,
+                                        description="requests per minute before 429; omit for no limit")
+
+
+class KeyCreated(BaseModel):
+    """A created key: its id (to revoke it later) and the secret key, shown only in this response."""
+
+    id: str
+    key: str = Field(..., description="shown only now; store it safely")
+
+
+class KeyOut(DomainOut):
+    """An API key without its secret; `revoked_at` is set once it is revoked."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: str
+    revoked_at: str | None
+    rate_per_minute: int | None
+
+
+class KeysOut(BaseModel):
+    """Every key, revoked ones included, oldest first."""
+
+    keys: list[KeyOut]

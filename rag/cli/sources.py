@@ -126,7 +126,7 @@ def jobs(ctx: typer.Context, limit: Annotated[int, typer.Option()] = 20, data_di
                 remote.print_job(job)
         return
     for j in offline_runtime(data_dir).jobs.list(limit=limit):
-        remote.print_job(JobOut.of(j).model_dump(mode="json"), with_errors=False)
+        remote.print_job(JobOut.model_validate(j).model_dump(mode="json"), with_errors=False)
 
 
 @jobs_app.command("show")
@@ -141,7 +141,7 @@ def jobs_show(job_id: Annotated[str, typer.Argument()], data_dir: DataDir = None
         j = offline_runtime(data_dir).jobs.get(job_id)
     except RagError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    remote.print_job(JobOut.of(j).model_dump(mode="json"))
+    remote.print_job(JobOut.model_validate(j).model_dump(mode="json"))
 
 
 @jobs_app.command("cancel")

@@ -91,6 +91,11 @@ class Job:
     finished_at: datetime | None
     heartbeat_at: datetime | None
 
+    @property
+    def progress(self) -> dict[str, int | None]:
+        """Files done of `total` (None until the total is known)."""
+        return {"done": self.done, "total": self.total}
+
 
 # Module-level names: inside JobStore, `list` is the method of that name.
 _Args = list[object]

@@ -39,9 +39,7 @@ router = APIRouter(tags=["collections"], responses=KEYED)
 def list_collections(store: StoreDep, principal: PrincipalDep) -> CollectionsOut:
     """The collections this key may read, with their document and chunk counts."""
     return CollectionsOut(collections=[
-        CollectionOut(name=c.name, documents=c.document_count, chunks=c.chunk_count,
-                      generation=c.generation, created_at=c.created_at)
-        for c in store.list_collections() if principal.can("read", c.name)
+        CollectionOut.model_validate(c) for c in store.list_collections() if principal.can("read", c.name)
     ])
 
 
@@ -49,14 +47,14 @@ def list_collections(store: StoreDep, principal: PrincipalDep) -> CollectionsOut
             responses=errors(400, 404))
 def list_documents(name: CollectionName, store: StoreDep) -> DocumentsOut:
     """The documents of a collection, with version and ingestion time."""
-    return DocumentsOut(documents=[DocumentOut.of(d) for d in store.list_documents(name)])
+    return DocumentsOut(documents=[DocumentOut.model_validate(d) for d in store.list_documents(name)])
 
 
 @router.get("/collections/{name}/documents/{document_id}", response_model=DocumentOut,
             responses=errors(400, 404))
 def get_document(name: CollectionName, document_id: str, store: StoreDep) -> DocumentOut:
     """One document's record."""
-    return DocumentOut.of(store.get_document(name, document_id))
+    return DocumentOut.model_validate(store.get_document(name, document_id))
 
 
 @router.post(
@@ -92,7 +90,7 @@ def upload_documents(
     if result.all_failed:
         raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in result.outcomes))
     return UploadOut(collection=name, job_id=result.job_id, generation=result.generation,
-                     files=[FileResultOut(**o.__dict__) for o in result.outcomes])
+                     files=[FileResultOut.model_validate(o) for o in result.outcomes])
 
 
 @router.delete("/collections/{name}/documents/{document_id}", status_code=204,

@@ -18,17 +18,17 @@ router = APIRouter(tags=["jobs"], dependencies=[Depends(require_admin)], respons
 def list_jobs(runtime: RuntimeDep, state: State | None = None, source_id: str | None = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JobsOut:
     """Newest first; filter by state or source."""
-    return JobsOut(jobs=[JobOut.of(j) for j in runtime.jobs.list(state, source_id, limit)])
+    return JobsOut(jobs=[JobOut.model_validate(j) for j in runtime.jobs.list(state, source_id, limit)])
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(404))
 def get_job(job_id: str, runtime: RuntimeDep) -> JobOut:
     """One job: its state, per-file counts, errors and progress. 404 if there is no job with this id."""
-    return JobOut.of(runtime.jobs.get(job_id))
+    return JobOut.model_validate(runtime.jobs.get(job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut,
              responses=errors(400, 404))
 def cancel_job(job_id: str, runtime: RuntimeDep) -> JobOut:
     """Queued jobs stop at once; a running job stops after its current file."""
-    return JobOut.of(runtime.jobs.request_cancel(job_id))
+    return JobOut.model_validate(runtime.jobs.request_cancel(job_id))

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
 
 from rag.api.deps import RuntimeDep, require_admin
 from rag.api.errors import BODY, KEYED, errors
+from rag.api.schemas import KeyCreated, KeyIn, KeyOut, KeysOut
 
 router = APIRouter(tags=["keys"], dependencies=[Depends(require_admin)], responses={**KEYED, **errors(403)})
-
-
-class KeyIn(BaseModel):
-    """A key to create: a label, and scopes that are each `admin`, `read:COLLECTION` or
-    `write:COLLECTION` (write includes read)."""
-
-    name: str = Field(..., min_length=1, max_length=100)
-    scopes: list[str] = Field(..., examples=[["read:handbook", "write:handbook"]])
-    rate_per_minute: int | None = Field(None, ge=1, le=1_000_000,
-                                        description="requests per minute before 429; omit for no limit")
-
-
-class KeyCreated(BaseModel):
-    """A created key: its id (to revoke it later) and the secret key, shown only in this response."""
-
-    id: str
-    key: str = Field(..., description="shown only now; store it safely")
 
 
 @router.post("/keys", response_model=KeyCreated, status_code=201, responses={**BODY, **errors(400)})
@@ -36,10 +19,10 @@ def create_key(body: KeyIn, runtime: RuntimeDep) -> KeyCreated:
     return KeyCreated(id=key_id, key=key)
 
 
-@router.get("/keys")
-def list_keys(runtime: RuntimeDep) -> dict:
-    """Keys without their secrets."""
-    return {"keys": runtime.keys.list()}
+@router.get("/keys", response_model=KeysOut)
+def list_keys(runtime: RuntimeDep) -> KeysOut:
+    """Keys without their secrets, revoked ones included, oldest first."""
+    return KeysOut(keys=[KeyOut.model_validate(k) for k in runtime.keys.list()])
 
 
 @router.delete("/keys/{key_id}", status_code=204, responses=errors(404))

@@ -93,7 +93,7 @@ async def chat(body: ChatIn, runtime: RuntimeDep, principal: PrincipalDep, reque
 
 
 def _extra(answer: Answer) -> dict:
-    out = AnswerOut.of(answer).model_dump(mode="json")
+    out = AnswerOut.model_validate(answer).model_dump(mode="json")
     # "answer": the final text, which the value check may have replaced after the streamed
     # pieces (with the extract of the answer-bearing sentences).
     return {"answer": out["answer"], "grounded": out["grounded"], "citations": out["citations"],

@@ -38,7 +38,7 @@ async def query(name: CollectionName, body: QueryIn, service: ServiceDep, reques
     """
     filters = _filters(body.filters)
     if not body.stream:
-        return AnswerOut.of(await run_in_threadpool(service.ask, name, body.question, top_k=body.top_k,
+        return AnswerOut.model_validate(await run_in_threadpool(service.ask, name, body.question, top_k=body.top_k,
                                                     filters=filters, max_tokens=body.max_tokens, mode=body.mode,
                                                     min_generation=body.min_generation))
     stream = await AnswerStream.start(service, name, body.question, top_k=body.top_k, filters=filters,
@@ -55,7 +55,7 @@ async def _sse(stream: AnswerStream, request: Request) -> AsyncIterator[bytes]:
     try:
         async for item in stream.items(request):
             if isinstance(item, Answer):
-                yield encode("answer", AnswerOut.of(item).model_dump(mode="json"))
+                yield encode("answer", AnswerOut.model_validate(item).model_dump(mode="json"))
                 yield encode("done", {})
             else:
                 yield encode("token", {"text": item})
@@ -70,4 +70,4 @@ def search(name: CollectionName, body: SearchIn, service: ServiceDep) -> SearchO
     """The ranked chunks for a query, without calling the LLM."""
     generation, hits = service.search_at(name, body.query, body.top_k, _filters(body.filters), body.mode,
                                          body.min_generation)
-    return SearchOut(results=[SearchHitOut.of(h) for h in hits], generation=generation)
+    return SearchOut(results=[SearchHitOut.model_validate(h) for h in hits], generation=generation)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from fastapi import APIRouter, Depends
@@ -32,19 +31,19 @@ def add_source(body: SourceIn, runtime: RuntimeDep) -> SourceOut:
                                  delete_missing=body.delete_missing)
     runtime.scheduler.refresh(source)
     runtime.scheduler.enqueue(source.id)
-    return SourceOut(**asdict(source))
+    return SourceOut.model_validate(source)
 
 
 @router.get("/sources", response_model=SourcesOut)
 def list_sources(runtime: RuntimeDep) -> SourcesOut:
     """Every registered source, oldest first."""
-    return SourcesOut(sources=[SourceOut(**asdict(s)) for s in runtime.sources.list()])
+    return SourcesOut(sources=[SourceOut.model_validate(s) for s in runtime.sources.list()])
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut, responses=errors(404))
 def get_source(source_id: str, runtime: RuntimeDep) -> SourceOut:
     """One source. 404 if there is no source with this id."""
-    return SourceOut(**asdict(runtime.sources.get(source_id)))
+    return SourceOut.model_validate(runtime.sources.get(source_id))
 
 
 @router.patch("/sources/{source_id}", response_model=SourceOut, responses={**BODY, **errors(400, 404)})
@@ -55,7 +54,7 @@ def patch_source(source_id: str, body: SourcePatch, runtime: RuntimeDep) -> Sour
         parse_cron(changes["schedule"])
     source = runtime.sources.update(source_id, changes)
     runtime.scheduler.refresh(source)
-    return SourceOut(**asdict(source))
+    return SourceOut.model_validate(source)
 
 
 @router.delete("/sources/{source_id}", status_code=204, responses=errors(404))
