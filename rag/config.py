@@ -117,8 +117,13 @@ class RetrievalSettings(BaseModel):
     value_check: bool = True
     # A question that names something specific (a proper name, a model or version such as
     # S300 or 4.3.1) that the evidence never mentions is refused instead of answered from a
-    # neighbouring fact (rag/answer/names.py; chosen on the office dev half).
+    # neighbouring fact (rag/answer/names.py; chosen on the office dev half). Before refusing,
+    # the relevant chunks among the best `name_pool` ranked ones that mention every such name
+    # are preferred as evidence ("When did MeterLink 4.3.0 come out?": the 4.3.0 notes, not
+    # the app's introduction that ranked first). The pool costs nothing more with the
+    # reranker on: it scores RAG_RERANK__CANDIDATES chunks anyway.
     name_check: bool = True
+    name_pool: int = Field(20, ge=1, le=200)
 
 
 class RerankSettings(BaseModel):

@@ -47,3 +47,13 @@ def answer_sentences(text: str) -> list[str]:
 def content_words(text: str) -> set[str]:
     """Lower-cased words of `text` that carry meaning (no function or framing words)."""
     return {w.lower().strip(".-/") for w in _WORD.findall(text)} - STOPWORDS - _FRAMING - {""}
+
+
+# A table row as ingest.tables writes it: "header: value; header: value; ...".
+RECORD_FIELD = re.compile(r";\s+(?=[^;:]{1,60}:\s)")
+
+
+def record_fields(line: str) -> list[str] | None:
+    """The `header: value` fields of a table record line (three or more), else None."""
+    fields = RECORD_FIELD.split(line)
+    return fields if len(fields) > 2 and all(":" in f for f in fields) else None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from rag.text import sentences
+from rag.text import record_fields, sentences
 
 MARKER = "[instruction removed]"
 
@@ -25,8 +25,7 @@ _PATTERNS = [
     # Overrides, in English, German, French, Spanish, Italian, Portuguese.
     r"\b(ignore|disregard|forget|ignoriere|vergiss|ignore[rz]?|oublie[rz]?|ignora|olvida|ignorar|dimentica|esque[cç]a)\b"
     r".{0,60}\b(instructions?|rules?|prompt|anweisungen|regeln|instrucciones|reglas|istruzioni|regole|instru[cç][õo]es)\b",
-    # Role turns and chat markup, and the model addressed by name.
-    r"(^|\n|\s)(#+\s*)?(system|assistant|user|developer)\s*:",
+    # Chat markup, and the model addressed by name (role turns: _ROLE below).
     r"<\|?im_(start|end)\|?>|\[/?INST\]|<</?SYS>>",
     r"\b(assistant|chatbot|ai|model|bot)\s*,\s*(please\s+)?(say|write|print|reply|answer|tell|output|repeat)\b",
     # Demands on the answer itself.
@@ -47,19 +46,30 @@ _PATTERNS = [
     r"\b(add|append|include|insert|füge|ajoute|añade|aggiungi)\b.{0,40}\b(markdown|image|link|bild|lien|imagen|immagine)\b",
 ]
 _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
+# A fake role turn ("System: ..."). A table record whose column is named "System" or "User"
+# ("System: AquaSCADA; Business owner: ...", as ingest.tables writes rows) is data, not a
+# turn: its fields are still checked against every other pattern.
+_ROLE = re.compile(r"(^|\n|\s)(#+\s*)?(system|assistant|user|developer)\s*:", re.IGNORECASE)
 # A fake chat turn owns the rest of its line: every sentence of it goes.
 _ROLE_LINE = re.compile(r"^\s*(#+\s*)?(system|assistant|user|developer)\s*:|<\|?im_(start|end)\|?>|\[/?INST\]|<</?SYS>>",
                         re.IGNORECASE | re.MULTILINE)
 
 
+def _instruction(text: str) -> bool:
+    if _INSTRUCTION.search(text):
+        return True
+    return any(_ROLE.search(line) and not record_fields(line) for line in text.split("\n"))
+
+
 def strip_instructions(text: str) -> str:
     """The passage with instruction-like sentences replaced by MARKER (once per run)."""
-    if not _INSTRUCTION.search(text):
+    if not _instruction(text):
         return text
     out: list[str] = []
-    kept_lines = [MARKER if _ROLE_LINE.search(line) else line for line in text.split("\n")]
+    kept_lines = [MARKER if _ROLE_LINE.search(line) and not record_fields(line) else line
+                  for line in text.split("\n")]
     for sentence in sentences("\n".join(kept_lines)):
-        if sentence == MARKER or _INSTRUCTION.search(sentence):
+        if sentence == MARKER or _instruction(sentence):
             if not out or out[-1] != MARKER:
                 out.append(MARKER)
         else:

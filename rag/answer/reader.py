@@ -22,11 +22,13 @@ from rag.answer.grounding import is_refusal
 from rag.answer.guard import MARKER, strip_instructions
 from rag.embedding import Embedder
 from rag.retrieval.rerank import Reranker
-from rag.text import content_words, sentences
+from rag.text import content_words, record_fields, sentences
 from rag.types import ScoredChunk
 
 _CITE = re.compile(r"\s*\[\d{1,3}\]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A number, with its decimals, thousands and the minutes of a time ("21:00" is one value: its
+# "21" must not pass for the "21" of "21 April").
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 # A value-like token: has a digit, or is an e-mail address or a code with a dash.
 _VALUE = re.compile(r"\S*\d\S*|\S+@\S+|\b[A-Z]+-[A-Z0-9-]+\b")
 # The best unit must lead the second by this much for the LLM's phrasing to be kept: when the
@@ -35,7 +37,6 @@ _VALUE = re.compile(r"\S*\d\S*|\S+@\S+|\b[A-Z]+-[A-Z0-9-]+\b")
 # with a margin of 0.3, 0.619 with 0.6, 0.643 with the extract always; 0.6 keeps the short
 # phrasing where the reranker is sure and costs 0.024 against always extracting).
 MIN_MARGIN = 0.6
-_FIELD = re.compile(r";\s+(?=[^;:]{1,60}:\s)")  # "header: value; header: value" records
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def units(text: str) -> list[Unit]:
     `header: value; ...` table records (each field with the row's name)."""
     out: list[Unit] = []
     for line in sentences(text):
-        fields = _FIELD.split(line)
-        if len(fields) > 2 and all(":" in f for f in fields):
+        fields = record_fields(line)
+        if fields:
             out += [Unit(f, fields[0]) for f in fields]
         else:
             out.append(Unit(line))
@@ -169,9 +170,11 @@ class Reader:
         evidence_numbers |= {_norm_number(n) for n in _NUMBER.findall(question)}
         if any(_norm_number(n) not in evidence_numbers for n in _NUMBER.findall(text)):
             return False  # a number the best unit does not state: invented or taken from elsewhere
-        values = {v.lower().strip(".,;:()") for v in _VALUE.findall(reading.values or reading.bearing)}
-        values -= {w.lower() for w in _VALUE.findall(question)}
-        return not values or any(v in text.lower() for v in values if v)
+        values = {_value_key(v) for v in _VALUE.findall(reading.values or reading.bearing)}
+        values -= {_value_key(w) for w in _VALUE.findall(question)}
+        said_values = {_value_key(v) for v in _VALUE.findall(text)}
+        # Values are compared whole: "21:00" does not carry the "21" of "21 April".
+        return not values or bool(values & said_values)
 
     @staticmethod
     def extract(reading: Reading, n: int) -> str:
@@ -181,6 +184,12 @@ class Reader:
         if not unit.endswith((".", "!", "?")):
             unit += "."
         return unit[:-1] + f" [{n}]" + unit[-1]
+
+
+def _value_key(token: str) -> str:
+    """A value-like token as compared: lower case, outer punctuation off, numbers normalised."""
+    token = token.lower().strip(".,;:()[]\"'€$£")
+    return _norm_number(token) if _NUMBER.fullmatch(token) else token
 
 
 def _norm_number(text: str) -> str:

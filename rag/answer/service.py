@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rag.answer.evidence import Evidence, best_sentences, relevant_sentences
 from rag.answer.grounding import NOT_FOUND, ground
-from rag.answer.names import missing_names
+from rag.answer.names import asked_names, missing_names
 from rag.answer.prompt import build_prompt
 from rag.answer.reader import Reader, Reading
 from rag.answer.sanitize import sanitize_answer, sanitize_stream
@@ -44,6 +44,7 @@ class AskOptions:
     evidence_floor: float
     value_check: bool
     name_check: bool
+    name_pool: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AskOptions":
@@ -60,7 +61,7 @@ class AskOptions:
             mode=r.mode, max_pending=settings.limits.max_pending_questions, evidence=r.evidence,
             evidence_sentences=r.evidence_sentences, evidence_neighbours=r.evidence_neighbours,
             evidence_margin=r.evidence_margin, evidence_floor=r.evidence_floor, value_check=r.value_check,
-            name_check=r.name_check,
+            name_check=r.name_check, name_pool=r.name_pool,
         )
 
 
@@ -129,10 +130,17 @@ class RagService:
                 stop: threading.Event | None, min_generation: int | None = None) -> Iterator[str | Answer]:
         started = time.perf_counter()
         generation = self.retriever.generation(collection, min_generation)
-        hits = self.retriever.retrieve(collection, question, k, filters, mode)
+        names = asked_names(question) if self.options.name_check else []
+        pool = max(k, self.options.name_pool) if names else k
+        hits = self.retriever.retrieve(collection, question, pool, filters, mode)
         retrieved = time.perf_counter()
-        # Relevance is the cosine similarity, comparable whatever mode ranked the chunks.
-        evidence = [h for h in hits if h.relevance_or_score >= self.options.min_score][: self.options.context_chunks]
+        # Relevance is the cosine similarity (or the reranker's probability), comparable
+        # whatever mode ranked the chunks.
+        relevant = [h for h in hits if h.relevance_or_score >= self.options.min_score]
+        if names:
+            # Relevant chunks that mention every name asked go first, in rank order.
+            relevant.sort(key=lambda h: bool(self._missing_names(question, [h])))
+        evidence = relevant[: self.options.context_chunks]
         missing = self._missing_names(question, evidence) if evidence else []
         if not evidence or missing:
             # Nothing relevant enough, or relevant text about something else than the name
