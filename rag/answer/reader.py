@@ -31,6 +31,9 @@ _CITE = re.compile(r"\s*\[\d{1,3}\]")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 # A value-like token: has a digit, or is an e-mail address or a code with a dash.
 _VALUE = re.compile(r"\S*\d\S*|\S+@\S+|\b[A-Z]+-[A-Z0-9-]+\b")
+# A heading that dates or versions what is under it ("Version 4.3.1 - 9 March 2026").
+_RELEASE = re.compile(r"\b\d+\.\d+(\.\d+)*\b|\b\d{1,2} (January|February|March|April|May|June|July|August|"
+                      r"September|October|November|December) \d{4}\b|\b\d{4}-\d{2}-\d{2}\b")
 # The best unit must lead the second by this much for the LLM's phrasing to be kept: when the
 # reranker cannot tell which unit holds the value, the extract of all of them is the answer
 # (office dev half, value right: 0.548 keeping every phrasing that passed the check, 0.595
@@ -65,6 +68,9 @@ class Reading:
     score: float
     values: str = ""  # the best unit without its row's name: where the value must come from
     margin: float = 1.0  # how far the best unit's score is above the second best's
+    # The chunk's title when it versions or dates what is under it ("Version 4.3.1 - 9 March
+    # 2026" over the fixes of that release): the extract keeps it, so it names the release.
+    heading: str | None = None
 
 
 def units(text: str) -> list[Unit]:
@@ -142,7 +148,8 @@ class Reader:
             # not, is all the answer-bearing units (the value is among them far more often).
             best = candidates[int(order[0])]
             margin = float(scores[order[0]] - scores[order[1]]) if len(order) > 1 else 1.0
-            readings.append(Reading(hit, shown, bearing, float(scores[order[0]]), best.text, margin))
+            heading = title if title and _RELEASE.search(title) and title not in bearing else None
+            readings.append(Reading(hit, shown, bearing, float(scores[order[0]]), best.text, margin, heading))
         return readings
 
     def _related(self, question: str, candidates: list[Unit]) -> list[Unit]:
@@ -181,6 +188,8 @@ class Reader:
         """The answer-bearing unit itself, cited as passage `n`: a faithful extract instead of
         a fragment."""
         unit = reading.bearing.strip().lstrip("-*• ").strip()
+        if reading.heading:
+            unit = f"{reading.heading.rstrip('.:')}: {unit}"
         if not unit.endswith((".", "!", "?")):
             unit += "."
         return unit[:-1] + f" [{n}]" + unit[-1]

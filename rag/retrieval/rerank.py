@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -163,7 +164,15 @@ class RerankingRetriever:
         hits = self.inner.retrieve(collection, query, max(k, self.candidates), filters, mode)
         if not hits:
             return []
-        probabilities = self.reranker.score(query, [h.chunk.text for h in hits])
+        # Each chunk is read alone and under its document's title; the likelier reading counts
+        # (the title names what a release-notes chunk never does; the bare text keeps the
+        # probability the refusal threshold was calibrated on).
+        titled = [with_document_title(h) for h in hits]
+        plain = [i for i, h in enumerate(hits) if titled[i] != h.chunk.text]
+        probabilities = self.reranker.score(query, titled + [hits[i].chunk.text for i in plain])
+        probabilities, alone = probabilities[: len(hits)].copy(), probabilities[len(hits):]
+        for i, p in zip(plain, alone):
+            probabilities[i] = max(probabilities[i], p)
         by_reranker = sorted(range(len(hits)), key=lambda i: -float(probabilities[i]))
         if self.order == "fused":
             reranker_rank = {i: r for r, i in enumerate(by_reranker)}
@@ -172,6 +181,22 @@ class RerankingRetriever:
             return [replace(hits[i], score=fused[i], relevance=float(probabilities[i])) for i in chosen[:k]]
         return [replace(hits[i], score=float(probabilities[i]), relevance=float(probabilities[i]))
                 for i in by_reranker[:k]]
+
+
+def document_title(name: str) -> str:
+    """A document's name as words: "meterlink-release-notes.txt" -> "meterlink release notes"."""
+    stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
+    return re.sub(r"[-_.\s]+", " ", stem).strip()
+
+
+def with_document_title(hit: ScoredChunk) -> str:
+    """What the reranker reads of a chunk: the chunk under its document's title, unless the
+    chunk already says it. A release-notes chunk ("Version 4.3.0 - 16 February 2026 ...")
+    never names the product; its document does."""
+    title = document_title(hit.document.name)
+    if not title or title.lower() in hit.chunk.text.lower():
+        return hit.chunk.text
+    return f"{title}\n{hit.chunk.text}"
 
 
 def resolve_reranker(model: str) -> Path | None:
