@@ -194,7 +194,8 @@ def with_document_title(hit: ScoredChunk) -> str:
     chunk already says it. A release-notes chunk ("Version 4.3.0 - 16 February 2026 ...")
     never names the product; its document does."""
     title = document_title(hit.document.name)
-    if not title or title.lower() in hit.chunk.text.lower():
+    # A name without a word in it (an id such as "p00412.txt") says nothing of the chunk.
+    if not re.search(r"[^\W\d_]{3}", title) or title.lower() in hit.chunk.text.lower():
         return hit.chunk.text
     return f"{title}\n{hit.chunk.text}"
 

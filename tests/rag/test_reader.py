@@ -57,3 +57,20 @@ def test_a_value_like_token_must_come_through() -> None:
 def test_the_extract_is_the_unit_cited() -> None:
     reading = _reading("x", "- Deliveries are accepted only before noon")
     assert Reader.extract(reading, 2) == "Deliveries are accepted only before noon [2]."
+
+
+def test_a_time_is_one_value() -> None:
+    sentence = "Customers on the register (31 households) get bottled water before 20:00 on 21 April."
+    reading = _reading(sentence, sentence)
+    question = "How many households get bottled water?"
+    # "21:00" is not the "21" of "21 April", nor "20:00".
+    assert not Reader.carries_value("Bowsers stand there from 21:00 [1].", question, reading)
+    assert Reader.carries_value("31 households get bottled water [1].", question, reading)
+
+
+def test_the_extract_keeps_a_heading_that_versions_what_is_under_it() -> None:
+    release = Reading(_hit("Version 4.3.1 - 9 March 2026\nFixed: the app closed when scanning.",
+                           section="Version 4.3.1 - 9 March 2026"),
+                      "", "Fixed: the app closed when scanning.", 0.9,
+                      heading="Version 4.3.1 - 9 March 2026")
+    assert Reader.extract(release, 1) == "Version 4.3.1 - 9 March 2026: Fixed: the app closed when scanning [1]."
