@@ -122,3 +122,36 @@ def tune_reranker(
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(json.dumps(report.__dict__, indent=2))
     typer.echo(f"reranker: {out / 'reranker'} (card: {out / 'reranker' / 'README.md'})")
+
+
+@tune_app.command("calibrate")
+def tune_calibrate(
+        data: Annotated[Path, typer.Option(help="conflicts-train folder (train.jsonl)")] = Path("../shared/data/conflicts-train"),
+        office_set: Annotated[Path, typer.Option(help="office evaluation set; only its dev half is used")] = Path(
+            "data/eval/office"),
+        seed: Annotated[int, typer.Option(help="the seed the reranker was trained with (its held-out rows)")] = _RERANK.seed,
+        write: Annotated[bool, typer.Option(help="write calibration.json into the reranker's folder")] = False,
+        data_dir: Annotated[Path, typer.Option("--data-dir", help="scratch state (the office set's index)")] = Path(
+            "data/eval")) -> None:
+    """Re-choose the reranker's refusal threshold as the service scores (chunks under their
+    document's title, the name check), on the held-out conflicts-train rows and half of the
+    office dev questions. Prints it; --write stores it beside the reranker (RAG_RERANK__MIN_SCORE
+    is the setting the service reads)."""
+    from lab.calibrate import recalibrate, write_calibration
+    from lab.office_eval import ingest_documents
+    from rag.bootstrap import build_runtime
+    from rag.retrieval.rerank import resolve_reranker
+
+    settings = settings_for(data_dir).model_copy(update={"load_samples": False})
+    folder = resolve_reranker(settings.rerank.model)
+    if folder is None:
+        raise typer.BadParameter("the reranker is off (RAG_RERANK__MODEL=none): nothing to calibrate")
+    runtime = build_runtime(settings, load_llm=False)
+    ingest_documents(runtime, office_set, data_dir / "office-docs")
+    try:
+        calibration = recalibrate(runtime, data, office_set, _RERANK.holdout, seed)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(json.dumps(calibration, indent=2))
+    if write:
+        typer.echo(f"wrote {write_calibration(folder, calibration)}")

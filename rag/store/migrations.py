@@ -46,7 +46,11 @@ MIGRATION_LOCK = 0x6772_6F75_6E64  # "ground"
 
 def current_version(conn, dialect: str = "sqlite") -> int:
     """The schema version of an open database (0 for a new, empty one)."""
-    exists = ("SELECT to_regclass('meta') IS NOT NULL" if dialect == "postgresql" else
+    # PostgreSQL: a query on the catalog (read with this statement's snapshot), not
+    # to_regclass, whose cached catalog lookup could miss a meta table that a replica
+    # migrating at the same moment had just committed (it then re-applied step 2).
+    exists = ("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relname = 'meta' "
+              "AND relnamespace = current_schema()::regnamespace)" if dialect == "postgresql" else
               "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta')")
     if not conn.execute(exists).fetchone()[0]:
         return 0

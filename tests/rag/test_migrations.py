@@ -152,3 +152,25 @@ def test_postgres_a_newer_release_database_is_refused_and_a_failed_step_rolls_ba
     store.close()
     with pytest.raises(StoreTooNew, match=r"schema version 99.*newer Groundwork"):
         PostgresStore(pg_url).open()
+
+
+def test_postgres_version_read_inside_a_transaction_sees_a_migration_committed_meanwhile(pg_url: str) -> None:
+    """What a replica does while it waits for the migration lock: its transaction began
+    before another replica committed the schema, and it must still read the new version
+    (a cached "no meta table" once made it re-apply step 1, then fail on step 2)."""
+    from rag.store.postgres import PostgresStore
+
+    late = PostgresStore(pg_url)
+    conn = late.connection()
+    assert current_version(conn, "postgresql") == 0
+    conn.execute("BEGIN")
+    first = PostgresStore(pg_url)
+    first.open()
+    try:
+        assert current_version(conn, "postgresql") == max(steps(all_migrations()))
+    finally:
+        conn.execute("ROLLBACK")
+    late.open()
+    assert late.schema_version == first.schema_version
+    first.close()
+    late.close()
