@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.answer.answer_type import expected_value
 from rag.answer.grounding import is_refusal
 from rag.answer.guard import MARKER, strip_instructions
 from rag.embedding import Embedder
@@ -135,6 +136,13 @@ class Reader:
             # the question names it) cannot hold the value: it goes last.
             asked = content_words(question)
             scores = np.where([bool(content_words(u.text) - asked) for u in candidates], scores, scores - 2.0)
+            # A question that says what kind of value it wants ("What time ...?") is answered
+            # by a unit holding one: when some units do, the others go after them.
+            kind = expected_value(question)
+            if kind is not None:
+                holds = [bool(kind.search(u.text)) for u in candidates]
+                if any(holds):
+                    scores = np.where(holds, scores, scores - 1.0)
             # The reranker ranks a sentence that names the question's subject above the one
             # after it that holds the value ("It can treat up to 68 million litres a day"):
             # on the office dev half the best unit held the answer 15 times in 30, the best
