@@ -20,7 +20,7 @@ from typing import Any
 from lab.office_eval import COLLECTION, load_questions, normalise
 from lab.rerank import MAX_FALSE_REFUSALS, Kind, _half, choose_threshold, threshold_figures
 from lab.tuning import load_rows, nearest_passages, split_rows
-from rag.answer.names import asked_names, missing_names
+from rag.answer.names import asked_names, missing_in_hits
 from rag.bootstrap import Runtime
 from rag.retrieval.rerank import CALIBRATION_FILE, RerankingRetriever
 from rag.types import Filters
@@ -54,8 +54,7 @@ def office_kind(runtime: Runtime, office_set: Path, pool: int = 20) -> Kind:
             continue
         hits = runtime.service.retriever.retrieve(COLLECTION, q["question"], pool, Filters(), "hybrid")
         if asked_names(q["question"]):
-            hits = [h for h in hits if not missing_names(q["question"], [h.chunk.text, h.document.name,
-                                                                          h.chunk.section or ""])]
+            hits = [h for h in hits if not missing_in_hits(q["question"], [h])]
         top = hits[0] if hits else None
         if q["answerable"]:
             right = top is not None and top.document.name == q["source"] and any(

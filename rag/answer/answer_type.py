@@ -14,12 +14,12 @@ import re
 
 _TIME = r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.)|\bnoon\b|\bmidnight\b"
 _WEEKDAY = r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekdays?|weekends?|mon|tue|wed|thu|fri|sat|sun)\b"
-_MONTH = (r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|"
-          r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b")
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTH = rf"\b(?:{MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b"
 _DATE = rf"{_MONTH}|\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|\b(?:19|20)\d{{2}}\b|{_WEEKDAY}"
 _NUMBER = r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|a dozen|half)\b"
 _PHONE = r"\+?\d[\d ()\-]{5,}\d"
-_VERSION = r"\b\d+\.\d+(?:\.\d+)*\b"
+VERSION = r"\b\d+\.\d+(?:\.\d+)*\b"
 
 # (question wording, the kind of value that answers it), first match wins.
 _KINDS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
@@ -28,7 +28,7 @@ _KINDS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
         (r"\b(?:what|which|by what|at what|until what|from what) time\b|\bwhat hours?\b.*\b(?:open|close)", _TIME),
         (r"\b(?:which|what) days?\b.*\b(?:open|visit|closed?|held|come|work)|\bon which days\b",
          _WEEKDAY + r"|\bdaily\b|\bevery day\b|\bworking days?\b"),
-        (r"\b(?:which|what) (?:version|release)\b", _VERSION),
+        (r"\b(?:which|what) (?:version|release)\b", VERSION),
         (r"\b(?:what|which) (?:date|year|month)\b|\bsince when\b", _DATE),
         (r"\bhow (?:much|many|long|far|often|old|big|heavy)\b|\bwhat (?:percentage|share|price|amount)\b", _NUMBER),
     ]

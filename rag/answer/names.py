@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from rag.types import ScoredChunk
+
 # A word with a capital after its first letter position in the question, or a token that
 # mixes letters and digits (S300, DN15, 4G), or a dotted version (4.3.1).
 _TOKEN = re.compile(r"[A-Za-z0-9][\w\-.']*[A-Za-z0-9]|[A-Za-z0-9]")
@@ -53,3 +55,8 @@ def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     haystack = " ".join(texts).lower()
     return [name for name in asked_names(question)
             if not re.search(r"(?<![\w.])" + re.escape(name.lower()) + r"(?![\w]|\.\d)", haystack)]
+
+
+def missing_in_hits(question: str, hits: Iterable[ScoredChunk]) -> list[str]:
+    """The names asked that none of these chunks mentions in its text, section or document name."""
+    return missing_names(question, [t for h in hits for t in (h.chunk.text, h.document.name, h.chunk.section or "")])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer.answer_type import expected_value
+from rag.answer.answer_type import MONTHS, VERSION, expected_value
 from rag.answer.grounding import is_refusal
 from rag.answer.guard import MARKER, strip_instructions
 from rag.embedding import Embedder
@@ -33,8 +33,7 @@ _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 # A value-like token: has a digit, or is an e-mail address or a code with a dash.
 _VALUE = re.compile(r"\S*\d\S*|\S+@\S+|\b[A-Z]+-[A-Z0-9-]+\b")
 # A heading that dates or versions what is under it ("Version 4.3.1 - 9 March 2026").
-_RELEASE = re.compile(r"\b\d+\.\d+(\.\d+)*\b|\b\d{1,2} (January|February|March|April|May|June|July|August|"
-                      r"September|October|November|December) \d{4}\b|\b\d{4}-\d{2}-\d{2}\b")
+_RELEASE = re.compile(rf"{VERSION}|\b\d{{1,2}} (?:{MONTHS}) \d{{4}}\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b", re.IGNORECASE)
 # The best unit must lead the second by this much for the LLM's phrasing to be kept: when the
 # reranker cannot tell which unit holds the value, the extract of all of them is the answer
 # (office dev half, value right: 0.548 keeping every phrasing that passed the check, 0.595

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rag.answer.evidence import Evidence, best_sentences, relevant_sentences
 from rag.answer.grounding import NOT_FOUND, ground
-from rag.answer.names import asked_names, missing_names
+from rag.answer.names import asked_names, missing_in_hits
 from rag.answer.prompt import build_prompt
 from rag.answer.reader import Reader, Reading
 from rag.answer.sanitize import sanitize_answer, sanitize_stream
@@ -194,8 +194,7 @@ class RagService:
     def _missing_names(self, question: str, evidence: list[ScoredChunk]) -> list[str]:
         if not self.options.name_check:
             return []
-        texts = [t for h in evidence for t in (h.chunk.text, h.document.name, h.chunk.section or "")]
-        return missing_names(question, texts)
+        return missing_in_hits(question, evidence)
 
     def _shown_evidence(self, question: str, hits: list[ScoredChunk], embedder: Embedder) -> list[Evidence]:
         o = self.options
