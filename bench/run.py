@@ -7,6 +7,7 @@ first run (bench/peers.py). The Python documentation pages come from Debian's
 python3.11-doc package, fetched with `apt-get download` and unpacked under data/bench.
 
     .venv/bin/python bench/run.py [--sizes 10000,100000,1000000] [--pages 60] [--skip-peers]
+    .venv/bin/python bench/run.py --only-answers | --only-retrieval   (one section, merged)
 """
 
 from __future__ import annotations
@@ -82,6 +83,29 @@ def rerun_retrieval(sizes: list[int], queries_n: int, command: str) -> None:
     write_reports(details, payload["command"])
 
 
+def rerun_answers(questions_n: int, command: str) -> None:
+    """Measure only the answers section again (one client in process, 8 clients against `rag
+    serve`) and merge it into BENCHMARKS.json (after a change to the answer path)."""
+    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
+    data = WORK / "data-answers"
+    shutil.rmtree(data, ignore_errors=True)
+    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False))
+    questions = answers_corpus(runtime, questions_n)
+    details = payload["details"]
+    details["answers"] = bench_answers(runtime, questions)
+    print(f"  {json.dumps(details['answers'])}", flush=True)
+    runtime.parser.close()
+    runtime.store.close()
+    server, _ = start_server(data)
+    try:
+        details["concurrent"] = bench_concurrent(server, questions, 8)
+    finally:
+        server.stop()
+    details["answers_command"] = command
+    shutil.rmtree(data, ignore_errors=True)
+    write_reports(details, payload["command"])
+
+
 def retrieval_tables(runtime, sizes: list[int], queries: list[str]) -> dict:
     """The retrieval table on SQLite (`runtime`) and on PostgreSQL, in the same run and with the
     same models: {"sqlite": {size: ...}, "postgresql": {size: ...}}."""
@@ -117,11 +141,16 @@ def main() -> None:
     parser.add_argument("--rerender", action="store_true", help="only rewrite BENCHMARKS.md from BENCHMARKS.json")
     parser.add_argument("--only-retrieval", action="store_true",
                         help="measure only the retrieval table (--sizes) and merge it into BENCHMARKS.json")
+    parser.add_argument("--only-answers", action="store_true",
+                        help="measure only the answers section (--answers questions) and merge it into BENCHMARKS.json")
     args = parser.parse_args()
     if args.rerender:
         rerender()
         return
     command = "make bench" if sys.argv[1:] == [] else "python bench/run.py " + " ".join(sys.argv[1:])
+    if args.only_answers:
+        rerun_answers(args.answers, command)
+        return
     if args.only_retrieval:
         rerun_retrieval([int(x) for x in args.sizes.split(",")], args.queries, command)
         return
