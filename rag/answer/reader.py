@@ -123,6 +123,10 @@ class Reader:
     def read(self, question: str, hits: Sequence[ScoredChunk]) -> list[Reading]:
         """One Reading per hit; hits keep their order."""
         readings = []
+        asked = content_words(question)
+        # A question that says what kind of value it wants ("What time ...?") is answered by a
+        # unit holding one: when some units do, the others go after them.
+        kind = expected_value(question)
         for hit in hits:
             title = _title(hit)
             # Units come from the passage as the LLM sees it: instruction-like sentences are
@@ -133,11 +137,7 @@ class Reader:
             scores = self.reranker.score(question, [u.scored for u in candidates])
             # A unit whose every word is in the question (a heading, the row's location when
             # the question names it) cannot hold the value: it goes last.
-            asked = content_words(question)
             scores = np.where([bool(content_words(u.text) - asked) for u in candidates], scores, scores - 2.0)
-            # A question that says what kind of value it wants ("What time ...?") is answered
-            # by a unit holding one: when some units do, the others go after them.
-            kind = expected_value(question)
             if kind is not None:
                 holds = [bool(kind.search(u.text)) for u in candidates]
                 if any(holds):

@@ -171,8 +171,7 @@ class RerankingRetriever:
         plain = [i for i, h in enumerate(hits) if titled[i] != h.chunk.text]
         probabilities = self.reranker.score(query, titled + [hits[i].chunk.text for i in plain])
         probabilities, alone = probabilities[: len(hits)].copy(), probabilities[len(hits):]
-        for i, p in zip(plain, alone):
-            probabilities[i] = max(probabilities[i], p)
+        probabilities[plain] = np.maximum(probabilities[plain], alone)
         by_reranker = sorted(range(len(hits)), key=lambda i: -float(probabilities[i]))
         if self.order == "fused":
             reranker_rank = {i: r for r, i in enumerate(by_reranker)}
