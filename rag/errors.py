@@ -112,3 +112,10 @@ class NotCaughtUp(RagError):
     """The replica's index has not reached the generation a client asked for (min_generation) in time: 503."""
 
     code = "not_caught_up"
+
+
+class EngineUnavailable(RagError):
+    """An OpenAI-compatible engine (RAG_LLM__BASE_URL, RAG_EMBEDDING__BASE_URL) cannot be
+    reached or answered something that is not an answer: 503; the message names the URL."""
+
+    code = "engine_unavailable"

@@ -112,3 +112,54 @@ class SlowIngestor:
     def generation(self, collection: str) -> int | None:
         """Nothing was stored: no generation."""
         return None
+
+
+class ScriptedEngine:
+    """A loopback HTTP server that plays an engine's misbehaviour: each request to any path
+    gets the next scripted (status, content type, body) reply, the last one repeating. For
+    the retry and garbage-answer paths of rag.engines that a real engine will not produce on
+    demand; everything about real answers is tested against llama.cpp's server."""
+
+    def __init__(self, replies: Sequence[tuple[int, str, bytes]]):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.replies = list(replies)
+        self.requests: list[str] = []  # "METHOD /path" of each request, in order
+        engine = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                engine.requests.append(f"{self.command} {self.path}")
+                status, content_type, body = engine.replies[min(len(engine.requests), len(engine.replies)) - 1]
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _reply
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    @staticmethod
+    def completion_stream(text: str) -> tuple[int, str, bytes]:
+        """A well-formed streamed chat completion of `text`, one piece per word."""
+        import json
+
+        events = [{"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                   "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                  for piece in re.findall(r"\S+\s*", text)]
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        return 200, "text/event-stream", body.encode()

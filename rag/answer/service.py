@@ -8,10 +8,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from rag.answer.context import fit_passages
 from rag.answer.evidence import Evidence, best_sentences, relevant_sentences
 from rag.answer.grounding import NOT_FOUND, ground
 from rag.answer.names import asked_names, missing_in_hits
-from rag.answer.prompt import build_prompt
+from rag.answer.prompt import STYLES, build_prompt
 from rag.answer.reader import Reader, Reading
 from rag.answer.sanitize import sanitize_answer, sanitize_stream
 from rag.config import Settings
@@ -45,6 +46,11 @@ class AskOptions:
     value_check: bool
     name_check: bool
     name_pool: int
+    # "compact": the reader's answer-bearing lines of the best chunk(s) and a one-sentence
+    # instruction (the small in-process model); "cited": up to `cited_chunks` whole chunks,
+    # citations asked for in the prompt (a capable model behind an engine).
+    prompt_style: str
+    cited_chunks: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AskOptions":
@@ -55,13 +61,17 @@ class AskOptions:
         """
         r = settings.retrieval
         min_score = settings.rerank.min_score if settings.rerank.model != "none" else r.min_score
+        style = settings.llm.prompt_style
+        if style == "auto":
+            style = "cited" if settings.llm.backend == "openai" else "compact"
         return cls(
             top_k=r.top_k, max_top_k=r.max_top_k, min_score=min_score, context_chunks=r.context_chunks,
             max_new_tokens=settings.llm.max_new_tokens, max_question_chars=settings.limits.max_question_chars,
             mode=r.mode, max_pending=settings.limits.max_pending_questions, evidence=r.evidence,
             evidence_sentences=r.evidence_sentences, evidence_neighbours=r.evidence_neighbours,
             evidence_margin=r.evidence_margin, evidence_floor=r.evidence_floor, value_check=r.value_check,
-            name_check=r.name_check, name_pool=r.name_pool,
+            name_check=r.name_check, name_pool=r.name_pool, prompt_style=style,
+            cited_chunks=settings.llm.cited_chunks,
         )
 
 
@@ -140,7 +150,8 @@ class RagService:
         if names:
             # Relevant chunks that mention every name asked go first, in rank order.
             relevant.sort(key=lambda h: bool(self._missing_names(question, [h])))
-        evidence = relevant[: self.options.context_chunks]
+        cited = self.options.prompt_style == "cited"
+        evidence = relevant[: self.options.cited_chunks if cited else self.options.context_chunks]
         missing = self._missing_names(question, evidence) if evidence else []
         if not evidence or missing:
             # Nothing relevant enough, or relevant text about something else than the name
@@ -151,7 +162,9 @@ class RagService:
             yield Answer(text, False, [], [], _timings(started, retrieved, retrieved), generation)
             return
         readings: list[Reading] = []
-        if self.options.evidence == "answer" and self.reader is not None:
+        if cited:
+            passages = [h.chunk.text for h in evidence]
+        elif self.options.evidence == "answer" and self.reader is not None:
             readings = self.reader.read(question, evidence)
             passages = [r.shown for r in readings]
         elif self.options.evidence != "chunks" and self.embedder is not None:
@@ -160,7 +173,13 @@ class RagService:
             passages = [e.text for e in shown]
         else:
             passages = [h.chunk.text for h in evidence]
-        prompt = build_prompt(question, passages)
+        style = "cited" if cited else "compact"
+        if self.embedder is not None:
+            # As many passages as the model's window holds beside the answer's tokens.
+            passages = fit_passages(passages, [STYLES[style], question], self.generator.context_window, budget,
+                                    self.embedder.count_tokens)
+            evidence, readings = evidence[: len(passages)], readings[: len(passages)]
+        prompt = build_prompt(question, passages, style)
         # What documents made the model write must not load anything in the reader's client:
         # images, loading tags and unknown URLs are removed, even from the streamed pieces.
         raw: list[str] = []

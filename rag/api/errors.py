@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import (
+    EngineUnavailable,
     Forbidden,
     IndexCorrupt,
     InvalidInput,
@@ -63,7 +64,7 @@ class ErrorOut(BaseModel):
 STATUS: list[tuple[type[RagError], int]] = [
     (NotFound, 404), (OutOfRange, 422), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
     (ParseFailed, 422), (ModelUnavailable, 503), (IndexCorrupt, 503), (StoreTooNew, 503),
-    (StoreUnavailable, 503), (NotCaughtUp, 503),
+    (StoreUnavailable, 503), (NotCaughtUp, 503), (EngineUnavailable, 503),
     (Overloaded, 429), (Unauthorized, 401), (Forbidden, 403),
 ]
 
@@ -71,7 +72,7 @@ _DESCRIPTIONS = {
     400: "Bad request", 401: "No key, or an unknown or revoked one", 403: "The key lacks the scope",
     404: "Not found", 408: "The body arrived too slowly", 413: "Too large", 415: "Unsupported file type",
     422: "Invalid request", 429: "Overloaded or over the key's request rate: retry after Retry-After",
-    500: "Unexpected error", 503: "A model, index or store is unavailable",
+    500: "Unexpected error", 503: "A model, engine, index or store is unavailable",
 }
 
 

@@ -6,6 +6,16 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 
+class EngineHealth(BaseModel):
+    """An OpenAI-compatible engine (backend "openai"): its URL (never its key), whether it
+    answered GET /models within the last seconds, what it serves, and why not if it did not."""
+
+    url: str
+    reachable: bool
+    models: list[str]
+    error: str | None
+
+
 class EmbeddingHealth(BaseModel):
     """The embedding model: where it comes from, its backend, vector size and input limit."""
 
@@ -13,17 +23,22 @@ class EmbeddingHealth(BaseModel):
     backend: str
     dimension: int
     max_tokens: int
+    engine: EngineHealth | None = None
 
 
 class LLMHealth(BaseModel):
     """The LLM: where it comes from, its backend, the merged LoRA adapter (if any), whether it
-    is loaded, and whether it loads at start."""
+    is loaded (for an engine: reached, and still reachable), whether it loads at start, its
+    context window in tokens and, for an engine, the model asked for and the engine's state."""
 
     path: str
     backend: str
     adapter: str | None
     loaded: bool
     preload: bool
+    context_window: int
+    model: str | None = None
+    engine: EngineHealth | None = None
 
 
 class RerankerHealth(BaseModel):

@@ -29,6 +29,7 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
                 f"refusing to listen on {bind} without authentication: set RAG_ADMIN_KEY, or bind 127.0.0.1")
         logging.getLogger("rag").warning("auth is off (no RAG_ADMIN_KEY): listening on loopback only")
     _check_store(settings)
+    _check_engines(settings)
     uvicorn.run(create_app(settings), host=bind, port=port or settings.port)
 
 
@@ -46,6 +47,30 @@ def _check_store(settings: Settings) -> None:
         raise typer.Exit(1) from None
     finally:
         store.close()
+
+
+def _check_engines(settings: Settings) -> None:
+    """An embedding engine that does not answer stops the start (the indexes need its
+    dimension), in one line; an LLM engine that does not answer is only a warning: the
+    service starts, questions answer 503 naming it until it does."""
+    from rag.engines import Engine
+    from rag.errors import RagError
+
+    for role, env, part in (("LLM", "RAG_LLM", settings.llm), ("embedding", "RAG_EMBEDDING", settings.embedding)):
+        if part.backend != "openai":
+            continue
+        try:
+            status = Engine(role, env, part).status(fresh=True)
+        except RagError as exc:  # no URL configured
+            typer.echo(f"rag serve: {exc}", err=True)
+            raise typer.Exit(1) from None
+        if status.reachable:
+            logging.getLogger("rag").info("%s engine %s serves %s", role, status.url, ", ".join(status.models))
+        elif role == "embedding":
+            typer.echo(f"rag serve: {status.error}", err=True)
+            raise typer.Exit(1)
+        else:
+            logging.getLogger("rag").warning("%s; starting anyway", status.error)
 
 
 def is_loopback(host: str) -> bool:

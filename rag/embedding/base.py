@@ -15,7 +15,7 @@ class Embedder(Protocol):
     dimension: int
     max_tokens: int  # the longest input (word pieces) the model reads
     model_path: str
-    backend: str  # "torch" or "onnx-int8"
+    backend: str  # "torch", "onnx-int8" or "openai"
 
     def warm_up(self) -> None:
         """Load the model; idempotent and thread-safe. The other methods require it first."""

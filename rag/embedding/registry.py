@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rag.config import Settings
-from rag.embedding import onnx_int8, sentence_transformer
+from rag.embedding import onnx_int8, openai_engine, sentence_transformer
 from rag.embedding.base import Embedder
 
 EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
     "torch": sentence_transformer.from_settings,
     "onnx-int8": onnx_int8.from_settings,
+    "openai": openai_engine.from_settings,
 }
 
 

@@ -20,9 +20,10 @@ class Prompt:
 class Generator(Protocol):
     """Streams the text of an answer."""
 
-    model_dir: str  # where the weights come from (shown by /health)
-    backend: str  # "transformers" or "llamacpp"
+    model_dir: str  # where the weights come from, or the engine's URL (shown by /health)
+    backend: str  # "transformers", "llamacpp" or "openai"
     adapter: Path | None  # a merged LoRA adapter, if any
+    context_window: int  # tokens the model reads, prompt and answer together
 
     @property
     def ready(self) -> bool:
@@ -41,6 +42,8 @@ class BaseGenerator:
     parallel generations only slow each other down). A backend implements `_load()`."""
 
     backend = "base"
+    # SmolLM2's trained length; a backend that knows its model's sets its own.
+    context_window = 8192
 
     def __init__(self, model_dir: Path | str, threads: int | None = None, adapter: Path | None = None):
         self.model_dir = str(model_dir)

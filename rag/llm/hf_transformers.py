@@ -38,6 +38,7 @@ class TransformersGenerator(BaseGenerator):
             model = PeftModel.from_pretrained(model, str(self.adapter)).merge_and_unload()
         self._model = model
         self._model.eval()
+        self.context_window = int(getattr(model.config, "max_position_embeddings", None) or self.context_window)
 
     def _encode(self, prompt: Prompt):
         return self._tokenizer.apply_chat_template(

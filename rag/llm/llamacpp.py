@@ -34,7 +34,7 @@ class LlamaCppGenerator(BaseGenerator):
         # adapter: already merged into the GGUF's weights; shown by /health.
         super().__init__(gguf, threads or (os.cpu_count() or 1), adapter)
         self.gguf = Path(gguf)
-        self.context_tokens = context_tokens
+        self.context_window = context_tokens
         self._llm: Any = None
 
     def _load(self) -> None:
@@ -42,7 +42,7 @@ class LlamaCppGenerator(BaseGenerator):
         from llama_cpp import Llama
 
         # llama.cpp's context is not thread-safe: BaseGenerator._busy keeps one run at a time.
-        self._llm = Llama(model_path=str(self.gguf), n_ctx=self.context_tokens, n_threads=self.threads,
+        self._llm = Llama(model_path=str(self.gguf), n_ctx=self.context_window, n_threads=self.threads,
                           n_threads_batch=self.threads, verbose=False)
 
     def generate(self, prompt: Prompt, max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rag.config import Settings
-from rag.llm import hf_transformers, llamacpp
+from rag.llm import hf_transformers, llamacpp, openai_engine
 from rag.llm.base import Generator
 from rag.models import resolve_llm
 
 GENERATORS: dict[str, Callable[[Settings], Generator]] = {
     "llamacpp": llamacpp.from_settings,
     "transformers": hf_transformers.from_settings,
+    "openai": openai_engine.from_settings,
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 from fastapi.testclient import TestClient
@@ -10,16 +9,9 @@ from fastapi.testclient import TestClient
 from ingest.pipeline import IncomingFile
 from rag.bootstrap import Runtime
 from tests import docs
+from tests.server import sse_events
 
 C = "stream"
-
-
-def _events(raw: str) -> list[tuple[str, dict]]:
-    out = []
-    for block in raw.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        out.append((lines["event"], json.loads(lines["data"])))
-    return out
 
 
 def test_stream_yields_tokens_then_answer_then_done(client: TestClient) -> None:
@@ -28,7 +20,7 @@ def test_stream_yields_tokens_then_answer_then_done(client: TestClient) -> None:
     with client.stream("POST", f"/collections/{C}/query",
                        json={"question": "Who fires the Hollin pottery kiln?", "stream": True}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        events = _events(r.read().decode())
+        events = sse_events(r.read().decode())
     kinds = [k for k, _ in events]
     assert kinds[-2:] == ["answer", "done"] and kinds.count("token") >= 2
     streamed = "".join(d["text"] for k, d in events if k == "token")

@@ -12,6 +12,7 @@ from rag.api.deps import PrincipalDep, RuntimeDep
 from rag.api.errors import KEYED
 from rag.api.schemas_health import HealthOut, LivenessOut
 from rag.bootstrap import Runtime
+from rag.engines import engine_of
 from rag.store.keys import Principal
 
 router = APIRouter(tags=["health"])
@@ -22,6 +23,8 @@ def _collections(runtime: Runtime, principal: Principal | None) -> tuple[bool, l
     read (none when it is None: the health verdict still covers every collection)."""
     # With RAG_LLM__PRELOAD=false the LLM loads at the first question; not loaded yet is fine.
     healthy = runtime.generator.ready or not runtime.settings.llm.preload
+    embedding_engine = engine_of(runtime.embedder)
+    healthy &= embedding_engine is None or embedding_engine.status().reachable
     # Other replicas' writes arrive by NOTIFY; follow them now so a replica a few milliseconds
     # behind is not reported degraded (cheap when nothing moved: one query of generations).
     runtime.follower.follow_once()
@@ -45,6 +48,14 @@ def _collections(runtime: Runtime, principal: Principal | None) -> tuple[bool, l
     return healthy, out
 
 
+def _engine(component: object) -> dict[str, Any] | None:
+    engine = engine_of(component)
+    if engine is None:
+        return None
+    status = engine.status()
+    return {"url": status.url, "reachable": status.reachable, "models": status.models, "error": status.error}
+
+
 @router.get("/health", response_model=LivenessOut, responses={503: {"model": LivenessOut}})
 def health(runtime: RuntimeDep) -> JSONResponse:
     """Liveness for load balancers, no key needed: 200 when every index matches the store and
@@ -66,11 +77,15 @@ def health_details(runtime: RuntimeDep, principal: PrincipalDep) -> JSONResponse
         "models": {
             "embedding": {"path": runtime.embedder.model_path, "backend": runtime.embedder.backend,
                           "dimension": runtime.embedder.dimension,
-                          "max_tokens": runtime.embedder.max_tokens},
+                          "max_tokens": runtime.embedder.max_tokens,
+                          "engine": _engine(runtime.embedder)},
             "llm": {"path": runtime.generator.model_dir, "backend": runtime.generator.backend,
                     "adapter": str(runtime.generator.adapter) if runtime.generator.adapter else None,
                     "loaded": runtime.generator.ready,
-                    "preload": runtime.settings.llm.preload},
+                    "preload": runtime.settings.llm.preload,
+                    "context_window": runtime.generator.context_window,
+                    "model": getattr(runtime.generator, "model", None),
+                    "engine": _engine(runtime.generator)},
             "reranker": ({"path": str(reranker.adapter_dir), "backend": reranker.backend,
                           "candidates": runtime.settings.rerank.candidates,
                           "min_score": runtime.settings.rerank.min_score}
