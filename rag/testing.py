@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from rag.llm.base import Prompt
+from rag.types import ScoredChunk
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -61,6 +62,7 @@ class EchoGenerator:
     model_dir = "(echo)"
     adapter = None
     ready = True
+    context_window = 8192
 
     def __init__(self) -> None:
         self.prompts: list[Prompt] = []
@@ -163,3 +165,20 @@ class ScriptedEngine:
                   for piece in re.findall(r"\S+\s*", text)]
         body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
         return 200, "text/event-stream", body.encode()
+
+
+class ListRetriever:
+    """Retrieves the given hits, best first, whatever the query: for tests of what the
+    service does with evidence (prompt style, context sizing), not of ranking."""
+
+    def __init__(self, hits: Sequence[ScoredChunk]):
+        self.hits = list(hits)
+
+    def retrieve(self, collection: str, query: str, k: int, filters: object = None,
+                 mode: str = "hybrid") -> list[ScoredChunk]:
+        """The first `k` hits."""
+        return self.hits[:k]
+
+    def generation(self, collection: str, min_generation: int | None = None) -> int:
+        """Always generation 1."""
+        return 1

@@ -117,3 +117,13 @@ def test_urls_lose_their_password_when_shown() -> None:
 def test_the_openai_backend_needs_a_url() -> None:
     with pytest.raises(ModelUnavailable, match="RAG_LLM__BASE_URL"):
         Engine("LLM", "RAG_LLM", LLMSettings(backend="openai"))
+
+
+def test_offline_is_the_default() -> None:
+    """Nothing names an engine unless configured: both models run in this process."""
+    from rag.answer.service import AskOptions
+
+    settings = Settings()
+    assert settings.llm.backend != "openai" and settings.embedding.backend != "openai"
+    assert settings.llm.base_url is None and settings.embedding.base_url is None
+    assert AskOptions.from_settings(settings).prompt_style == "compact"
