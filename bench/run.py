@@ -7,7 +7,7 @@ first run (bench/peers.py). The Python documentation pages come from Debian's
 python3.11-doc package, fetched with `apt-get download` and unpacked under data/bench.
 
     .venv/bin/python bench/run.py [--sizes 10000,100000,1000000] [--pages 60] [--skip-peers]
-    .venv/bin/python bench/run.py --only-answers | --only-retrieval   (one section, merged)
+    .venv/bin/python bench/run.py --only-answers | --only-retrieval | --only-engine   (one section, merged)
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from bench import peers  # noqa: E402
 from bench.answers import answers_corpus, bench_answers, bench_concurrent, start_server  # noqa: E402
 from bench.common import CONFLICTS, WORK, machine, postgres_database  # noqa: E402
 from bench.embedders import bench_embedders  # noqa: E402
+from bench.engine import bench_engine  # noqa: E402
 from bench.generation import (  # noqa: E402
     bench_generation,
     bench_llamacpp,
@@ -129,6 +130,22 @@ def retrieval_tables(runtime, sizes: list[int], queries: list[str]) -> dict:
     return out
 
 
+def rerun_engine(questions_n: int, command: str) -> None:
+    """Measure only the engine backend's overhead and merge it into BENCHMARKS.json."""
+    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
+    data = WORK / "data-engine"
+    shutil.rmtree(data, ignore_errors=True)
+    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False))
+    details = payload["details"]
+    details["engine"] = bench_engine(runtime, answers_corpus(runtime, questions_n))
+    details["engine_command"] = command
+    print(f"  {json.dumps(details['engine'])}", flush=True)
+    runtime.parser.close()
+    runtime.store.close()
+    shutil.rmtree(data, ignore_errors=True)
+    write_reports(details, payload["command"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="synthetic collection sizes (chunks)")
@@ -143,6 +160,8 @@ def main() -> None:
                         help="measure only the retrieval table (--sizes) and merge it into BENCHMARKS.json")
     parser.add_argument("--only-answers", action="store_true",
                         help="measure only the answers section (--answers questions) and merge it into BENCHMARKS.json")
+    parser.add_argument("--only-engine", action="store_true",
+                        help="measure only the engine backend's overhead (--answers questions) and merge it")
     args = parser.parse_args()
     if args.rerender:
         rerender()
@@ -150,6 +169,9 @@ def main() -> None:
     command = "make bench" if sys.argv[1:] == [] else "python bench/run.py " + " ".join(sys.argv[1:])
     if args.only_answers:
         rerun_answers(args.answers, command)
+        return
+    if args.only_engine:
+        rerun_engine(args.answers, command)
         return
     if args.only_retrieval:
         rerun_retrieval([int(x) for x in args.sizes.split(",")], args.queries, command)
@@ -202,6 +224,7 @@ def main() -> None:
         results["llamacpp"] = step("generation (llama.cpp peer)", bench_llamacpp, tokenizer, prompts)
     questions = answers_corpus(runtime, args.answers)
     results["answers"] = step("answers (in process)", bench_answers, runtime, questions)
+    results["engine"] = step("answers (through llama.cpp's server)", bench_engine, runtime, questions)
     # The server shares the data directory (SQLite in WAL mode); the in-process runtime idles.
     server, warm_s = start_server(data)
     try:
