@@ -54,6 +54,8 @@ eval: install
 	$(BIN)/rag eval refusal --dataset $(DATASET) --out $(RESULTS)/refusal.json
 	RAG_LLM__ADAPTER=default $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers.json
 	RAG_LLM__ADAPTER=default $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold.json
+	# The same questions written through llama.cpp's OpenAI-compatible server (the engine backend).
+	RAG_LLM__ADAPTER=default $(BIN)/python scripts/with_engine.py -- $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers-engine.json
 	RAG_LLM__ADAPTER=none $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --out $(RESULTS)/answers-base.json
 	RAG_LLM__ADAPTER=none $(BIN)/rag eval answers --dataset $(DATASET) --limit $(EVAL_LIMIT) --drop-gold --out $(RESULTS)/dropgold-base.json
 	$(BIN)/rag eval answers --dataset $(OFFICE) --split test --out $(RESULTS)/office-test.json

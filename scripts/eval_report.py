@@ -25,13 +25,16 @@ def main(results: Path, target: Path) -> None:
                       "refusal --dataset DATASET`).\n\n" + format_table(refusal["curve"]))
     rows = _summaries(results, (("answers.json", "retrieved context (the defaults: reranker, reader, adapter)"),
                                 ("dropgold.json", "--drop-gold (the defaults)"),
+                                ("answers-engine.json", "retrieved context, written through an engine (llama.cpp's "
+                                 "server, same weights: `scripts/with_engine.py`)"),
                                 ("answers-base.json", "retrieved context, base model (`RAG_LLM__ADAPTER=none`)"),
                                 ("dropgold-base.json", "--drop-gold, base model")))
     if rows:
         limit = next(iter(rows.values()))["questions"]
         write_section(target, "answers", f"First {limit} questions, default settings otherwise. Command: "
                       f"`make eval` (`rag eval answers --dataset DATASET --limit {limit} [--drop-gold]` with "
-                      "`RAG_LLM__ADAPTER=default` and `=none`).\n\n" + format_table(rows))
+                      "`RAG_LLM__ADAPTER=default` and `=none`, and once through `scripts/with_engine.py`)."
+                      "\n\n" + format_table(rows))
 
     office = _summaries(results, (("office-test.json", "test half (default settings)"),
                                   ("office-dev.json", "dev half (default settings)"),
