@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from rag.config import EngineSettings
+from rag.config import EngineSettings, Settings
 from rag.errors import EngineUnavailable, ModelUnavailable
 
 # The SDK's HTTP client logs each request line with the URL as configured, user:password
@@ -129,6 +129,12 @@ class Engine:
         with self._status_lock:
             if self._status is not None and not self._status.reachable:
                 self._status = None
+
+
+def configured_engines(settings: Settings) -> list[Engine]:
+    """An Engine for each model configured with the "openai" backend (LLM first), none offline."""
+    parts = (("LLM", "RAG_LLM", settings.llm), ("embedding", "RAG_EMBEDDING", settings.embedding))
+    return [Engine(role, env, part) for role, env, part in parts if part.backend == "openai"]
 
 
 def engine_of(component: object) -> Engine | None:

@@ -32,12 +32,9 @@ def weights(data_dir: DataDir = None) -> None:
 def check() -> None:
     """Ask the configured engines (RAG_LLM__BASE_URL, RAG_EMBEDDING__BASE_URL) what they serve;
     exit 1 if one does not answer. Nothing is asked when no engine is configured."""
-    from rag.engines import Engine
+    from rag.engines import configured_engines
 
-    settings = settings_for(None)
-    engines = [Engine(role, env, part) for role, env, part in
-               (("LLM", "RAG_LLM", settings.llm), ("embedding", "RAG_EMBEDDING", settings.embedding))
-               if part.backend == "openai"]
+    engines = configured_engines(settings_for(None))
     if not engines:
         typer.echo("no engine configured: both models run in this process")
     failed = False

@@ -53,17 +53,16 @@ def _check_engines(settings: Settings) -> None:
     """An embedding engine that does not answer stops the start (the indexes need its
     dimension), in one line; an LLM engine that does not answer is only a warning: the
     service starts, questions answer 503 naming it until it does."""
-    from rag.engines import Engine
+    from rag.engines import configured_engines
     from rag.errors import RagError
 
-    for role, env, part in (("LLM", "RAG_LLM", settings.llm), ("embedding", "RAG_EMBEDDING", settings.embedding)):
-        if part.backend != "openai":
-            continue
-        try:
-            status = Engine(role, env, part).status(fresh=True)
-        except RagError as exc:  # no URL configured
-            typer.echo(f"rag serve: {exc}", err=True)
-            raise typer.Exit(1) from None
+    try:
+        engines = configured_engines(settings)
+    except RagError as exc:  # an engine backend without its URL
+        typer.echo(f"rag serve: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for engine in engines:
+        role, status = engine.role, engine.status(fresh=True)
         if status.reachable:
             logging.getLogger("rag").info("%s engine %s serves %s", role, status.url, ", ".join(status.models))
         elif role == "embedding":
