@@ -10,7 +10,7 @@ import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ from rag.embedding import Embedder
 from rag.errors import NotFound, ParseFailed, UnsupportedType
 from rag.files import atomic_path
 from rag.store.base import Store
+from rag.store.catalog import Catalog, Deleted
 from rag.store.records import DocumentWrite
 from rag.store.vectors import VectorIndexes
 from rag.types import Document
@@ -64,7 +65,8 @@ class IncomingFile:
     name: str
     data: bytes
     source: str = "upload"
-    metadata: dict[str, Any] = field(default_factory=dict)
+    # Checked metadata (rag.metadata) to store with it; None keeps what the document has.
+    metadata: dict[str, Any] | None = None
 
 
 def document_id(collection: str, name: str) -> str:
@@ -100,8 +102,12 @@ class Ingestor:
         self.max_text_chars = max_text_chars
         # Files parsed at once per ingest call (one per parser worker process).
         self.prepare_threads = max(1, prepare_threads)
+        self.catalog = Catalog(store)
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
+        # Writing an original and removing one no document holds any more take turns, so a
+        # collection's deletion cannot remove bytes an upload has just counted on.
+        self._originals = threading.Lock()
 
     def lock(self, collection: str) -> threading.Lock:
         """The writer lock of a collection (the same lock for every call with that name)."""
@@ -206,6 +212,13 @@ class Ingestor:
         content_hash = hashlib.sha256(file.data).hexdigest()
         existing, unchanged = self._lookup(collection, name, content_hash)
         if unchanged:
+            assert existing is not None
+            if file.metadata is not None and file.metadata != existing.metadata:
+                # Same bytes, new metadata: the row changes, nothing is parsed or embedded.
+                with self.lock(collection):
+                    doc = self.catalog.update_metadata(collection, existing.id, file.metadata, replace=True)
+                return FileOutcome(name, "unchanged", doc.id, doc.version, doc.chunk_count,
+                                   note="metadata updated; the content is unchanged, so nothing was re-embedded")
             return _unchanged_outcome(existing)
         try:
             check_container(file.data, name, kind.name)
@@ -242,13 +255,17 @@ class Ingestor:
                 writes.append(DocumentWrite(
                     document_id=p.document_id, name=p.name, source=p.file.source, content_hash=p.content_hash,
                     config_hash=self.config_hash, size=len(p.file.data), mime_type=p.mime_type,
-                    metadata=dict(p.file.metadata), chunks=p.drafts, embeddings=span,
+                    metadata=p.file.metadata, chunks=p.drafts, embeddings=span,
                 ))
             if writes:
                 with self.indexes.local_write():
                     write = self.store.replace_documents(collection, writes)
                     faults.hit("after_chunks_committed")  # the store has it, FAISS does not yet
                     self.indexes.apply(write, np.vstack([w.embeddings for w in writes]))
+            # Again after the commit: a collection deleted meanwhile may have removed the
+            # original this batch found already there (_keep_original skips existing files).
+            for _, p in batch:
+                self._keep_original(p.content_hash, p.file.data)
         # The write returns the stored documents (with their new versions): no re-reading.
         written = {doc.id: doc for doc in write.documents} if writes else {}
         resolved = []
@@ -270,6 +287,24 @@ class Ingestor:
             self.indexes.apply(write)
         return write.generation
 
+    def delete_collection(self, collection: str) -> Deleted:
+        """Remove a collection with everything in it (rag.store.catalog) and, once that is
+        committed, its vector cache and the originals no other collection shares. Queries
+        that already hold its index finish from it; later ones get 404."""
+        with self.lock(collection), self.indexes.local_write():
+            deleted = self.catalog.delete_collection(collection)
+            faults.hit("after_collection_deleted")  # committed; the cache and the originals not yet gone
+            self.indexes.forget(deleted.collection_id)
+        with self._originals:
+            for content_hash in deleted.orphaned_originals:
+                if not self.catalog.original_in_use(content_hash):
+                    self.original_path(content_hash).unlink(missing_ok=True)
+        return deleted
+
+    def original_path(self, content_hash: str) -> Path:
+        """Where the original bytes with this SHA-256 are kept."""
+        return self.files_dir / content_hash[:2] / content_hash
+
     def generation(self, collection: str) -> int | None:
         """The collection's generation in the database now (None if it does not exist): at
         least that of every write acknowledged so far, on any replica."""
@@ -289,11 +324,12 @@ class Ingestor:
     def _keep_original(self, content_hash: str, data: bytes) -> None:
         # Originals are stored content-addressed under generated names (never the upload's
         # name), so a later settings change can re-ingest them.
-        path = self.files_dir / content_hash[:2] / content_hash
-        if path.exists():
-            return
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
+        path = self.original_path(content_hash)
+        with self._originals:
+            if path.exists():
+                return
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
 
 
 def _unchanged_outcome(doc: Document | None) -> FileOutcome:

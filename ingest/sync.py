@@ -138,7 +138,7 @@ class Syncer:
                 done += 1
                 continue
             pending.append(_Pending(item, IncomingFile(display_path(item.rel_path), data, source=source.id,
-                                                       metadata={"path": item.rel_path}),
+                                                       metadata={**source.metadata, "path": item.rel_path}),
                                     hashlib.sha256(data).hexdigest()))
             pending_bytes += len(data)
             if len(pending) >= self.batch_files or pending_bytes >= self.batch_bytes:

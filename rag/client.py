@@ -14,6 +14,7 @@ and its `message`; a server that cannot be reached becomes an `ApiError` with co
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import mimetypes
 from collections.abc import Callable, Iterator, Sequence
@@ -120,28 +121,69 @@ class Client:
             raise _error(response)
         return response.json()
 
-    def collections(self) -> list[Json]:
-        """The collections this key may read, with counts."""
-        return self._json("GET", "/collections")["collections"]
+    def pages(self, path: str, field: str, **params: Any) -> Iterator[Json]:
+        """Every row of a paged list, following `next_cursor` page after page (`params`: the
+        list's filters, `sort`, `order`, `limit` as the page size)."""
+        query = {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in params.items() if v is not None}
+        while True:
+            page = self._json("GET", path, params=query)
+            yield from page[field]
+            if not page.get("next_cursor"):
+                return
+            query["cursor"] = page["next_cursor"]
 
-    def documents(self, collection: str) -> list[Json]:
-        """The documents of a collection."""
-        return self._json("GET", f"/collections/{collection}/documents")["documents"]
+    def collections(self) -> list[Json]:
+        """The collections this key may read, with counts and sizes."""
+        return list(self.pages("/collections", "collections"))
+
+    def collection(self, name: str) -> Json:
+        """One collection's stats."""
+        return self._json("GET", f"/collections/{name}")
+
+    def create_collection(self, name: str, description: str = "") -> Json:
+        """Create an empty collection (409 if the name is taken)."""
+        return self._json("POST", "/collections", json={"name": name, "description": description})
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection with everything in it."""
+        self._request("DELETE", f"/collections/{name}")
+
+    def documents(self, collection: str, **filters: Any) -> list[Json]:
+        """The documents of a collection, every page (filters: name_prefix, metadata (a dict),
+        source, sort, order, limit as the page size)."""
+        return list(self.pages(f"/collections/{collection}/documents", "documents", **filters))
+
+    def update_metadata(self, collection: str, document_id: str, metadata: Json, replace: bool = False) -> Json:
+        """Change a document's metadata (merge patch: None removes a key); the document."""
+        return self._json("PATCH", f"/collections/{collection}/documents/{document_id}",
+                          json={"metadata": metadata, "replace": replace})
+
+    def original(self, collection: str, document_id: str) -> bytes:
+        """A document's original bytes."""
+        return self._request("GET", f"/collections/{collection}/documents/{document_id}/file").content
+
+    def chunks(self, collection: str, document_id: str) -> list[Json]:
+        """A document's chunks in reading order, every page."""
+        return list(self.pages(f"/collections/{collection}/documents/{document_id}/chunks", "chunks"))
 
     def delete_document(self, collection: str, document_id: str) -> None:
         """Delete a document."""
         self._request("DELETE", f"/collections/{collection}/documents/{document_id}")
 
     def upload(self, collection: str, files: Sequence[Upload],
-               progress: Callable[[int], None] | None = None) -> Json:
+               progress: Callable[[int], None] | None = None, metadata: Json | None = None,
+               file_metadata: dict[str, Json] | None = None) -> Json:
         """Upload files in one request; `progress(n)` is called with each n bytes sent.
+        `metadata` goes on every file, `file_metadata` (by file name) on one each.
         The answer holds the job id and each file's outcome."""
+        form = {k: json.dumps(v) for k, v in (("metadata", metadata), ("file_metadata", file_metadata))
+                if v is not None}
         report = progress or (lambda n: None)
         opened = [_CountingReader(f.path, report) for f in files]
         try:
             parts = [("files", (f.name, handle, mimetypes.guess_type(f.name)[0] or "application/octet-stream"))
                      for f, handle in zip(files, opened)]
-            return self._json("POST", f"/collections/{collection}/documents", files=parts)
+            return self._json("POST", f"/collections/{collection}/documents", files=parts, data=form)
         finally:
             for handle in opened:
                 handle.close()
@@ -171,9 +213,9 @@ class Client:
 
     # -- sources, jobs, keys ------------------------------------------------------------------
 
-    def sources(self) -> list[Json]:
-        """Every registered source."""
-        return self._json("GET", "/sources")["sources"]
+    def sources(self, **filters: Any) -> list[Json]:
+        """Every registered source, every page (filters: collection, path_prefix)."""
+        return list(self.pages("/sources", "sources", **filters))
 
     def add_source(self, path: str, collection: str, **options: Any) -> Json:
         """Register a folder or file on the server; its first sync is queued."""
@@ -187,10 +229,10 @@ class Client:
         """Stop syncing a source."""
         self._request("DELETE", f"/sources/{source_id}")
 
-    def jobs(self, limit: int = 20, state: str | None = None) -> list[Json]:
-        """Jobs, newest first."""
-        params: Json = {"limit": limit} | ({"state": state} if state else {})
-        return self._json("GET", "/jobs", params=params)["jobs"]
+    def jobs(self, limit: int = 20, state: str | None = None, **filters: Any) -> list[Json]:
+        """The newest `limit` jobs (filters: state, source_id, collection)."""
+        return list(itertools.islice(self.pages("/jobs", "jobs", state=state, limit=min(limit, 1000), **filters),
+                                     limit))
 
     def job(self, job_id: str) -> Json:
         """One job."""
@@ -200,9 +242,9 @@ class Client:
         """Cancel a job (queued: at once; running: after its current batch); the job."""
         return self._json("POST", f"/jobs/{job_id}/cancel")
 
-    def keys(self) -> list[Json]:
-        """Every key, without secrets."""
-        return self._json("GET", "/keys")["keys"]
+    def keys(self, **filters: Any) -> list[Json]:
+        """Every key without secrets, every page (filters: status, name_prefix)."""
+        return list(self.pages("/keys", "keys", **filters))
 
     def create_key(self, name: str, scopes: list[str], rate_per_minute: int | None = None) -> Json:
         """Create a key: {"id", "key"}; the key is shown only in this answer."""

@@ -40,6 +40,18 @@ class OutOfRange(InvalidInput):
     code = "out_of_range"
 
 
+class InvalidMetadata(InvalidInput):
+    """Document metadata that breaks its rules (keys, value types, size)."""
+
+    code = "invalid_metadata"
+
+
+class Conflict(RagError):
+    """The request clashes with the current state (a collection that exists, one that is busy)."""
+
+    code = "conflict"
+
+
 class UnsupportedType(RagError):
     """A file's content is not a type Groundwork can parse."""
 

@@ -22,6 +22,7 @@ class Document:
     mime_type: str
     metadata: dict[str, Any] = field(default_factory=dict)
     chunk_count: int = 0
+    updated_at: datetime | None = None  # moves with a re-ingest or a metadata change; None: not read
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Filters:
 
     document_ids: tuple[str, ...] | None = None
     exclude_document_ids: tuple[str, ...] | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict[str, str | int | float | bool] | None = None
     source: str | None = None  # "upload", a source id, or a path the document came from
     ingested_after: datetime | None = None
     ingested_before: datetime | None = None

@@ -12,7 +12,7 @@ from rag import __version__
 from rag.api import errors as api_errors
 from rag.api.limits import BodyLimits
 from rag.api.rate_limit import KeyRateLimiter
-from rag.api.routes import collections, health, jobs, keys, openai_compat, query, sources
+from rag.api.routes import collections, documents, health, jobs, keys, openai_compat, query, sources
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.rate_limiter = KeyRateLimiter()
     app.include_router(health.router)
     app.include_router(collections.router)
+    app.include_router(documents.router)
     app.include_router(query.router)
     app.include_router(sources.router)
     app.include_router(jobs.router)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import hmac
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 
 from ingest.pipeline import Ingestor
 from rag.answer.service import RagService
 from rag.bootstrap import Runtime
 from rag.config import Settings
 from rag.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from rag.metadata import Metadata, check_metadata, parse_metadata
 from rag.store.base import Store
+from rag.store.catalog import Catalog
 from rag.store.keys import ADMIN, Principal
+from rag.store.paging import PageRequest
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -108,3 +111,38 @@ def get_ingestor(runtime: RuntimeDep) -> Ingestor:
 StoreDep = Annotated[Store, Depends(get_store)]
 ServiceDep = Annotated[RagService, Depends(get_service)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+
+
+def get_catalog(runtime: RuntimeDep) -> Catalog:
+    """Collections, document pages, metadata edits and chunk pages."""
+    return runtime.ingestor.catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+
+def paging(sorts: tuple[str, ...], default: str, order: Literal["asc", "desc"] = "asc"):
+    """A dependency reading `limit`, `cursor`, `sort` and `order` into a PageRequest."""
+    def read(limit: int, cursor: str | None, sort: str, order: str) -> PageRequest:
+        if sort not in sorts:
+            raise InvalidInput(f"sort must be one of {', '.join(sorts)}, not {sort!r}")
+        return PageRequest(limit, sort, order == "desc", cursor)
+    # Real objects, not the strings this module's annotations are: FastAPI cannot resolve
+    # names local to this function (the sorts of each list) from strings.
+    read.__annotations__ = {
+        "limit": Annotated[int, Query(ge=1, le=1000, description="rows per page")],
+        "cursor": Annotated[str | None, Query(description="`next_cursor` of the previous page")],
+        "sort": Annotated[str, Query(description=f"one of {', '.join(sorts)}", json_schema_extra={"enum": list(sorts)})],
+        "order": Annotated[Literal["asc", "desc"], Query(description="asc or desc")],
+        "return": PageRequest,
+    }
+    read.__defaults__ = (100, None, default, order)
+    return read
+
+
+def metadata_query(metadata: Annotated[str | None, Query(
+        description='only documents whose metadata has these values: a JSON object, e.g. {"team":"ops"}')] = None,
+) -> Metadata | None:
+    """The `metadata` query parameter, checked (422 invalid_metadata otherwise)."""
+    value = parse_metadata(metadata)
+    return None if value is None else check_metadata(value)

@@ -34,7 +34,8 @@ class FiltersIn(BaseModel):
 
     document_ids: list[str] | None = Field(None, description="only these documents")
     exclude_document_ids: list[str] | None = Field(None, description="never these documents")
-    metadata: dict[str, str] | None = Field(None, description="documents whose metadata has these values")
+    metadata: dict[str, str | int | float | bool] | None = Field(
+        None, description="documents whose metadata has these values (each key equal)")
     source: str | None = Field(None, description="documents from this source ('upload', a source id, a path)")
     ingested_after: datetime | None = None
     ingested_before: datetime | None = None
@@ -152,12 +153,46 @@ class DocumentOut(DomainOut):
     mime_type: str
     chunks: int = _at("chunk_count")
     metadata: dict[str, Any]
+    updated_at: datetime | None = Field(None, description="when the record last changed: a new version "
+                                        "or a metadata change (which leaves `version` as it is)")
+
+
+def _next() -> Any:
+    return Field(None, description="pass as `cursor` for the next page; null on the last page")
 
 
 class DocumentsOut(BaseModel):
-    """The documents of a collection."""
+    """One page of a collection's documents."""
 
     documents: list[DocumentOut]
+    next_cursor: str | None = _next()
+
+
+class DocumentPatch(BaseModel):
+    """A metadata change: by default a JSON merge patch (keys set to a value are set, keys set to
+    null are removed, others stay); with `replace`, `metadata` becomes the whole metadata.
+    Nothing is parsed or embedded again and `version` stays."""
+
+    metadata: dict[str, Any] = Field(..., examples=[{"team": "finance", "draft": None}])
+    replace: bool = False
+
+
+class ChunkOut(DomainOut):
+    """A chunk as it is stored and searched: its place in the document and its text."""
+
+    id: int
+    position: int
+    page: int | None
+    section: str | None
+    text: str
+
+
+class ChunksOut(BaseModel):
+    """One page of a document's chunks in reading order."""
+
+    document_id: str
+    chunks: list[ChunkOut]
+    next_cursor: str | None = _next()
 
 
 class FileResultOut(DomainOut):
@@ -191,12 +226,29 @@ class CollectionOut(DomainOut):
     chunks: int = _at("chunk_count")
     generation: int
     created_at: datetime
+    description: str = ""
+    bytes: int = Field(0, description="the documents' original sizes, summed")
+    last_ingested_at: datetime | None = Field(None, description="when a document was last ingested")
 
 
 class CollectionsOut(BaseModel):
-    """The collections the caller may read."""
+    """One page of the collections the caller may read."""
 
     collections: list[CollectionOut]
+    next_cursor: str | None = _next()
+
+
+class CollectionIn(BaseModel):
+    """A collection to create (uploading into a name that does not exist creates one too)."""
+
+    name: str = Field(..., description="1-64 letters, digits, '_', '-', '.', starting with a letter or digit")
+    description: str = Field("", max_length=2000)
+
+
+class CollectionPatch(BaseModel):
+    """Changes to a collection."""
+
+    description: str = Field(..., max_length=2000)
 
 
 class SourceIn(BaseModel):
@@ -211,6 +263,8 @@ class SourceIn(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     schedule: str | None = Field(None, description="cron expression (UTC), e.g. '*/15 * * * *'; null = manual")
     delete_missing: bool = True
+    metadata: dict[str, Any] = Field(default_factory=dict, description="set on every document this source "
+                                     "syncs, beside `path` (the file's path relative to the source)")
 
 
 class SourcePatch(BaseModel):
@@ -222,8 +276,9 @@ class SourcePatch(BaseModel):
     exclude: list[str] | SkipJsonSchema[None] = None
     schedule: str | None = None
     delete_missing: bool | SkipJsonSchema[None] = None
+    metadata: dict[str, Any] | SkipJsonSchema[None] = None
 
-    @field_validator("include", "exclude", "delete_missing", mode="before")
+    @field_validator("include", "exclude", "delete_missing", "metadata", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -242,14 +297,16 @@ class SourceOut(DomainOut):
     exclude: list[str]
     schedule: str | None
     delete_missing: bool
+    metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
     last_sync_at: datetime | None
 
 
 class SourcesOut(BaseModel):
-    """The registered sources, oldest first."""
+    """One page of the registered sources."""
 
     sources: list[SourceOut]
+    next_cursor: str | None = _next()
 
 
 class JobOut(DomainOut):
@@ -276,9 +333,10 @@ class JobOut(DomainOut):
 
 
 class JobsOut(BaseModel):
-    """Jobs, newest first."""
+    """One page of jobs."""
 
     jobs: list[JobOut]
+    next_cursor: str | None = _next()
 
 
 class JobRef(BaseModel):
@@ -317,6 +375,7 @@ class KeyOut(DomainOut):
 
 
 class KeysOut(BaseModel):
-    """Every key, revoked ones included, oldest first."""
+    """One page of keys (revoked ones included unless filtered out)."""
 
     keys: list[KeyOut]
+    next_cursor: str | None = _next()

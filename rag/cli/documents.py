@@ -1,4 +1,4 @@
-"""`rag ingest`, `rag ask`, `rag search`, `rag collections`, `rag documents`: on a data
+"""`rag ingest`, `rag ask`, `rag search`, `rag documents delete`: on a data
 directory, or with --url (RAG_URL) on a server over HTTP (rag.cli.remote)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from rag.cli.common import DataDir, app, settings_for
 from rag.cli.remote import KeyOpt, UrlOpt
 from rag.errors import RagError
 
-documents_app = typer.Typer(help="The documents of a collection: list, delete.", no_args_is_help=True)
+documents_app = typer.Typer(help="The documents of a collection: list, tag, file, chunks, delete.",
+                            no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
 
 
@@ -106,38 +107,6 @@ def search(query: Annotated[str, typer.Argument()],
         raise typer.BadParameter(str(exc)) from exc
     for hit in hits:
         typer.echo(f"{hit.score:.3f}  {hit.document.name} p{hit.chunk.page or '-'}  {hit.chunk.text[:100]!r}")
-
-
-@app.command()
-def collections(data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
-    """List collections."""
-    from rag.store.registry import make_store
-
-    if url:
-        return remote.collections(url, api_key)
-
-    store = make_store(settings_for(data_dir))
-    store.open()
-    for c in store.list_collections():
-        typer.echo(f"{c.name}\t{c.document_count} documents\t{c.chunk_count} chunks")
-
-
-@documents_app.command("list")
-def documents_list(collection: Annotated[str, typer.Option("--collection", "-c")],
-                   data_dir: DataDir = None, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
-    """A collection's documents: id, name, version, chunks, ingestion time."""
-    from rag.store.registry import make_store
-
-    if url:
-        return remote.documents(url, api_key, collection)
-    store = make_store(settings_for(data_dir))
-    store.open()
-    try:
-        docs = store.list_documents(collection)
-    except RagError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    for d in docs:
-        typer.echo(f"{d.id}\t{d.name}\tv{d.version}\t{d.chunk_count} chunks\tingested {d.ingested_at.isoformat()}")
 
 
 @documents_app.command("delete")

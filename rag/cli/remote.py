@@ -115,20 +115,6 @@ def search(url: str, api_key: str | None, collection: str, query: str, top_k: in
             typer.echo(f"{hit['score']:.3f}  {hit['document_name']} p{hit.get('page') or '-'}  {hit['text'][:100]!r}")
 
 
-def collections(url: str, api_key: str | None) -> None:
-    """List collections with counts."""
-    with session(url, api_key) as gw:
-        for c in gw.collections():
-            typer.echo(f"{c['name']}\t{c['documents']} documents\t{c['chunks']} chunks")
-
-
-def documents(url: str, api_key: str | None, collection: str) -> None:
-    """List a collection's documents."""
-    with session(url, api_key) as gw:
-        for d in gw.documents(collection):
-            typer.echo(f"{d['id']}\t{d['name']}\tv{d['version']}\t{d['chunks']} chunks\tingested {d['ingested_at']}")
-
-
 def delete_document(url: str, api_key: str | None, collection: str, document_id: str) -> None:
     """Delete one document."""
     with session(url, api_key) as gw:

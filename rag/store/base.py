@@ -97,8 +97,17 @@ class Store(ChunkReads):
         """Tell other processes, at commit, that a collection moved (PostgreSQL NOTIFY)."""
 
     # -- collections -------------------------------------------------------------------
+    def _insert_collection(self, conn: Any, name: str, description: str = "") -> bool:
+        """Create the collection row unless the name exists; True if this call created it.
+        Ids are never reused (caches and replicas know a collection by its id)."""
+        row = conn.execute("INSERT INTO collections(name, created_at, description) VALUES (?, ?, ?) "
+                           "ON CONFLICT (name) DO NOTHING RETURNING id", (name, utc_iso(), description)).fetchone()
+        return row is not None
+
     _COUNTS = """SELECT c.*, (SELECT COUNT(*) FROM documents d WHERE d.collection_id = c.id) AS docs,
-                        (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks
+                        (SELECT COUNT(*) FROM chunks k WHERE k.collection_id = c.id) AS chunks,
+                        (SELECT SUM(d.size) FROM documents d WHERE d.collection_id = c.id) AS bytes,
+                        (SELECT MAX(d.ingested_at) FROM documents d WHERE d.collection_id = c.id) AS last_ingested
                  FROM collections c"""
 
     def get_collection(self, name: str) -> CollectionInfo:
@@ -216,8 +225,7 @@ class Store(ChunkReads):
         removed: list[int] = []
         added: list[int] = []
         with self.write(collection) as conn:
-            conn.execute("INSERT INTO collections(name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                         (collection, utc_iso()))
+            self._insert_collection(conn, collection)
             coll_id = int(conn.execute("SELECT id FROM collections WHERE name = ?", (collection,)).fetchone()[0])
             for w in writes:
                 removed.extend(self._write_document(conn, coll_id, w, added))
@@ -226,9 +234,11 @@ class Store(ChunkReads):
         return WriteResult(coll_id, generation, removed, added, documents[0] if documents else None, documents)
 
     def _write_document(self, conn: Any, coll_id: int, w: DocumentWrite, added: list[int]) -> list[int]:
-        old = conn.execute("SELECT version FROM documents WHERE id = ?", (w.document_id,)).fetchone()
+        old = conn.execute("SELECT version, metadata FROM documents WHERE id = ?", (w.document_id,)).fetchone()
         removed = self._delete_chunks(conn, w.document_id)
         version = (old["version"] + 1) if old else 1
+        # A new version keeps the metadata it had unless the write brings its own.
+        metadata = w.metadata if w.metadata is not None else (json.loads(old["metadata"]) if old else {})
         now = utc_iso()
         conn.execute(
             """INSERT INTO documents(id, collection_id, name, source, content_hash, config_hash,
@@ -239,7 +249,7 @@ class Store(ChunkReads):
                    version=excluded.version, ingested_at=excluded.ingested_at, updated_at=excluded.updated_at,
                    size=excluded.size, mime_type=excluded.mime_type, metadata=excluded.metadata""",
             (w.document_id, coll_id, w.name, w.source, w.content_hash, w.config_hash, version, now, now,
-             w.size, w.mime_type, json.dumps(w.metadata, sort_keys=True)),
+             w.size, w.mime_type, json.dumps(metadata, sort_keys=True)),
         )
         vectors = np.ascontiguousarray(w.embeddings, dtype=np.float32)
         rows = [(w.document_id, coll_id, d.position, d.text, d.page, d.section, v.tobytes())

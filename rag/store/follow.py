@@ -47,7 +47,10 @@ class Follower:
         moved: list[int] = []
         if self.indexes.writing_here():
             return moved
-        for collection_id, generation in self.store.generations().items():
+        generations = self.store.generations()
+        for gone in {s.collection_id for s in self.indexes.states()} - set(generations):
+            self.indexes.forget(gone)  # deleted by another process
+        for collection_id, generation in generations.items():
             mine = self.indexes.generation_of(collection_id)
             if mine is None or mine < generation:
                 self.indexes.catch_up(collection_id)

@@ -13,6 +13,7 @@ from rag.clock import utc_iso, utc_now
 from rag.errors import InvalidInput, NotFound
 from rag.store.base import Store
 from rag.store.migrations import Migration
+from rag.store.paging import Page, PageRequest, Sorts
 
 # The tables of this module, by migration number (rag.store.migrations applies them).
 MIGRATIONS = (
@@ -51,6 +52,8 @@ MIGRATIONS = (
            WHERE kind = 'sync' AND state IN ('queued', 'running')""",
     )),
 )
+
+JOB_SORTS = Sorts({"created_at": "created_at", "state": "state"}, tie="id")
 
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 STATES: tuple[str, ...] = get_args(State)
@@ -162,6 +165,22 @@ class JobStore:
         sql += " ORDER BY created_at DESC LIMIT ?"
         args.append(limit)
         return [_job(r) for r in self.store.connection().execute(sql, args)]
+
+    def page(self, request: PageRequest, state: str | None = None, source_id: str | None = None,
+             collection: str | None = None) -> Page[Job]:
+        """A page of jobs sorted by created_at or state, filtered by state, source or collection;
+        InvalidInput for an unknown state."""
+        if state is not None and state not in STATES:
+            raise InvalidInput(f"state must be one of {', '.join(STATES)}")
+        where, args = "", []  # type: tuple[str, _Args]
+        for column, value in (("state", state), ("source_id", source_id), ("collection", collection)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                args.append(value)
+        after, order, page_args = JOB_SORTS.clause(request)
+        rows = self.store.connection().execute(
+            "SELECT * FROM jobs WHERE 1 = 1" + where + after + order, [*args, *page_args]).fetchall()
+        return Sorts.page(rows, request, lambda r: (r[request.sort], r["id"]), _job)
 
     def claim_next(self) -> Job | None:
         """Move the oldest queued job to running (atomically) and return it."""

@@ -8,13 +8,17 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from rag.clock import utc_iso
 from rag.errors import InvalidInput, NotFound
 from rag.store.base import Store
 from rag.store.migrations import Migration
+from rag.store.paging import Page, PageRequest, Sorts
 
 # The tables of this module, by migration number (rag.store.migrations applies them).
+KEY_SORTS = Sorts({"created_at": "created_at", "name": "name"}, tie="id")
+
 MIGRATIONS = (
     Migration(1, "api_keys", (
         """CREATE TABLE IF NOT EXISTS api_keys (
@@ -101,10 +105,31 @@ class KeyStore:
         if cur.rowcount == 0:
             raise NotFound(f"key {key_id!r} does not exist or is already revoked", "key")
 
+    def page(self, request: PageRequest, status: str | None = None, name_prefix: str | None = None) -> Page[dict]:
+        """A page of keys (sorted by created_at or name) without secrets, optionally only
+        `active` or `revoked` ones, or those whose name starts with `name_prefix`."""
+        where, args = "", []  # type: tuple[str, list[Any]]
+        if status == "active":
+            where = " AND revoked_at IS NULL"
+        elif status == "revoked":
+            where = " AND revoked_at IS NOT NULL"
+        if name_prefix:
+            where += " AND substr(name, 1, ?) = ?"
+            args += [len(name_prefix), name_prefix]
+        after, order, page_args = KEY_SORTS.clause(request)
+        rows = self.store.connection().execute(
+            "SELECT id, name, scopes, created_at, revoked_at, rate_per_minute FROM api_keys WHERE 1 = 1"
+            + where + after + order, [*args, *page_args]).fetchall()
+        return Sorts.page(rows, request, lambda r: (r[request.sort], r["id"]), _key_row)
+
     def list(self) -> list[dict]:
         """Every key, revoked ones included, oldest first; without secrets or hashes."""
         rows = self.store.connection().execute(
             "SELECT id, name, scopes, created_at, revoked_at, rate_per_minute FROM api_keys ORDER BY created_at"
         ).fetchall()
-        return [{"id": r[0], "name": r[1], "scopes": json.loads(r[2]), "created_at": r[3], "revoked_at": r[4],
-                 "rate_per_minute": r[5]} for r in rows]
+        return [_key_row(r) for r in rows]
+
+
+def _key_row(r: Any) -> dict:
+    return {"id": r[0], "name": r[1], "scopes": json.loads(r[2]), "created_at": r[3], "revoked_at": r[4],
+            "rate_per_minute": r[5]}

@@ -24,6 +24,9 @@ class CollectionInfo:
     generation: int
     document_count: int = 0
     chunk_count: int = 0
+    description: str = ""
+    bytes: int = 0  # the documents' original sizes, summed
+    last_ingested_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class DocumentWrite:
     config_hash: str
     size: int
     mime_type: str
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] | None  # None: keep the stored document's metadata (new: none)
     chunks: Sequence[ChunkDraft]
     embeddings: np.ndarray
 
@@ -59,6 +62,8 @@ def collection_row(row: Any) -> CollectionInfo:
     return CollectionInfo(
         id=row["id"], name=row["name"], created_at=datetime.fromisoformat(row["created_at"]),
         generation=row["generation"], document_count=row["docs"], chunk_count=row["chunks"],
+        description=row["description"], bytes=int(row["bytes"] or 0),
+        last_ingested_at=datetime.fromisoformat(row["last_ingested"]) if row["last_ingested"] else None,
     )
 
 
@@ -69,5 +74,13 @@ def document_row(row: Any) -> Document:
         content_hash=row["content_hash"], version=row["version"],
         ingested_at=datetime.fromisoformat(row["ingested_at"]), size=row["size"],
         mime_type=row["mime_type"], metadata=json.loads(row["metadata"]),
-        chunk_count=row["chunk_count"],
+        chunk_count=row["chunk_count"], updated_at=_when(row, "updated_at"),
     )
+
+
+def _when(row: Any, column: str) -> datetime | None:
+    try:
+        value = row[column]
+    except (KeyError, IndexError):
+        return None
+    return datetime.fromisoformat(value) if value else None

@@ -112,4 +112,8 @@ MIGRATIONS = (
     # replica or process wrote) is brought forward from this log instead of rebuilt.
     Migration(4, "changes (the per-generation change log)",
               (_CHANGES.format(int="INTEGER"),), (_CHANGES.format(int="BIGINT"),)),
+    # Collections people create and describe (issue: documents people manage).
+    Migration(5, "collections.description", (
+        "ALTER TABLE collections ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+    )),
 )

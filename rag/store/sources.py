@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from rag.clock import utc_iso
 from rag.errors import NotFound
 from rag.store.base import Store
 from rag.store.migrations import Migration
+from rag.store.paging import Page, PageRequest, Sorts
 
 # The tables of this module, by migration number (rag.store.migrations applies them).
 _SOURCES = (
@@ -39,10 +40,14 @@ _SOURCES = (
             PRIMARY KEY (source_id, rel_path)
         )""",
 )
+SOURCE_SORTS = Sorts({"created_at": "created_at", "path": "path"}, tie="id")
+
 MIGRATIONS = (
     # PostgreSQL: sizes and nanosecond mtimes need 64 bits.
     Migration(1, "sources, source_files", _SOURCES,
               tuple(s.replace("INTEGER NOT NULL", "BIGINT NOT NULL") for s in _SOURCES)),
+    # Metadata a source attaches to every document it syncs (with the file's `path`).
+    Migration(5, "sources.metadata", ("ALTER TABLE sources ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'",)),
 )
 
 
@@ -60,6 +65,7 @@ class Source:
     delete_missing: bool
     created_at: datetime
     last_sync_at: datetime | None
+    metadata: dict[str, Any] = field(default_factory=dict)  # set on each document it syncs, beside `path`
 
 
 @dataclass(frozen=True)
@@ -82,15 +88,15 @@ class SourceStore:
         self.store = store
 
     def add(self, *, kind: str, path: str, collection: str, include: list[str], exclude: list[str],
-            schedule: str | None, delete_missing: bool) -> Source:
+            schedule: str | None, delete_missing: bool, metadata: dict[str, Any] | None = None) -> Source:
         """Insert a source and return it. Values are stored as given: callers validate paths and cron."""
         source_id = "src_" + uuid.uuid4().hex[:12]
         with self.store.write() as conn:
             conn.execute(
                 """INSERT INTO sources(id, kind, path, collection, include, exclude, schedule,
-                                       delete_missing, created_at) VALUES (?,?,?,?,?,?,?,?,?)""",
+                                       delete_missing, created_at, metadata) VALUES (?,?,?,?,?,?,?,?,?,?)""",
                 (source_id, kind, path, collection, json.dumps(include), json.dumps(exclude), schedule,
-                 int(delete_missing), utc_iso()),
+                 int(delete_missing), utc_iso(), json.dumps(metadata or {}, sort_keys=True)),
             )
         return self.get(source_id)
 
@@ -105,21 +111,45 @@ class SourceStore:
         """Every source, oldest first."""
         return [_source(r) for r in self.store.connection().execute("SELECT * FROM sources ORDER BY created_at")]
 
+    def page(self, request: PageRequest, collection: str | None = None,
+             path_prefix: str | None = None) -> Page[Source]:
+        """A page of sources (sorted by created_at or path), optionally of one collection or under a path."""
+        where, args = "", []  # type: tuple[str, list[Any]]
+        if collection is not None:
+            where, args = " AND collection = ?", [collection]
+        if path_prefix:
+            where += " AND substr(path, 1, ?) = ?"
+            args += [len(path_prefix), path_prefix]
+        after, order, page_args = SOURCE_SORTS.clause(request)
+        rows = self.store.connection().execute(
+            "SELECT * FROM sources WHERE 1 = 1" + where + after + order, [*args, *page_args]).fetchall()
+        return Sorts.page(rows, request, lambda r: (r[request.sort], r["id"]), _source)
+
     def update(self, source_id: str, changes: dict[str, Any]) -> Source:
         """Change some of include, exclude, schedule, delete_missing, path, collection; NotFound for
         an unknown source, ValueError for any other field."""
         self.get(source_id)
-        allowed = {"include", "exclude", "schedule", "delete_missing", "path", "collection"}
+        allowed = {"include", "exclude", "schedule", "delete_missing", "path", "collection", "metadata"}
         sets, args = [], []
         for key, value in changes.items():
             if key not in allowed:
                 raise ValueError(f"cannot change {key}")
             sets.append(f"{key} = ?")
-            args.append(json.dumps(value) if key in ("include", "exclude") else
+            args.append(json.dumps(value, sort_keys=True) if key in ("include", "exclude", "metadata") else
                         int(value) if key == "delete_missing" else value)
         if sets:
             with self.store.write() as conn:
                 conn.execute(f"UPDATE sources SET {', '.join(sets)} WHERE id = ?", (*args, source_id))
+                if "metadata" in changes:
+                    # The documents it synced take the new metadata now (each keeps its path),
+                    # not only when their files next change.
+                    now = utc_iso()
+                    for row in conn.execute("SELECT id, metadata FROM documents WHERE source = ?",
+                                            (source_id,)).fetchall():
+                        path = json.loads(row[1]).get("path")
+                        merged = {**changes["metadata"], **({"path": path} if path is not None else {})}
+                        conn.execute("UPDATE documents SET metadata = ?, updated_at = ? WHERE id = ?",
+                                     (json.dumps(merged, sort_keys=True), now, row[0]))
         return self.get(source_id)
 
     def remove(self, source_id: str) -> None:
@@ -165,6 +195,6 @@ def _source(row) -> Source:
         id=row["id"], kind=row["kind"], path=row["path"], collection=row["collection"],
         include=json.loads(row["include"]), exclude=json.loads(row["exclude"]), schedule=row["schedule"],
         delete_missing=bool(row["delete_missing"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
+        created_at=datetime.fromisoformat(row["created_at"]), metadata=json.loads(row["metadata"] or "{}"),
         last_sync_at=datetime.fromisoformat(row["last_sync_at"]) if row["last_sync_at"] else None,
     )

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rag.clock import utc_iso
 from rag.store.base import Store, all_migrations
 from rag.store.migrations import migrate
 from rag.store.records import DocumentWrite, WriteResult
@@ -84,6 +85,17 @@ class SQLiteStore(Store):
             self._local.conn = None
 
     # -- what differs from PostgreSQL --------------------------------------------------
+    def _insert_collection(self, conn: sqlite3.Connection, name: str, description: str = "") -> bool:
+        # A rowid would reuse the id of the last collection deleted; the meta row
+        # remembers the highest id ever given out (rag.store.catalog writes it on delete).
+        row = conn.execute(
+            """INSERT INTO collections(id, name, created_at, description)
+               VALUES (MAX(COALESCE((SELECT MAX(id) FROM collections), 0),
+                           COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'highest_collection_id'), 0))
+                       + 1, ?, ?, ?)
+               ON CONFLICT (name) DO NOTHING RETURNING id""", (name, utc_iso(), description)).fetchone()
+        return row is not None
+
     def _insert_chunks(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[int]:
         ids = []
         for row in rows:

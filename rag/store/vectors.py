@@ -213,6 +213,16 @@ class VectorIndexes:
         with self._lock:
             return self._local_writes > 0
 
+    def forget(self, collection_id: int) -> None:
+        """Drop a deleted collection's cache and its file (ids are never reused, so a stale
+        file elsewhere is never read as another collection's)."""
+        with self._catch_up_lock, self._lock:
+            self._snapshots.pop(collection_id, None)
+            self._origin.pop(collection_id, None)
+            self._saved.pop(collection_id, None)
+            self._bulk_touched.discard(collection_id)
+            self.path(collection_id).unlink(missing_ok=True)
+
     def _save(self, collection_id: int, index: FaissIndex, generation: int) -> None:
         index.save(self.path(collection_id), generation)
         self._saved[collection_id] = generation

@@ -108,3 +108,34 @@ def test_errors_are_one_line_and_a_non_zero_exit(server: Server) -> None:
     with Client(server.base, ADMIN) as gw, pytest.raises(ApiError) as caught:
         gw.search("depot", "   ")
     assert caught.value.status == 400 and caught.value.code == "invalid_request"
+
+
+def test_collections_and_document_metadata_from_the_cli(server: Server, tmp_path: Path) -> None:
+    made = rag(server, "collections", "create", "ledger", "-d", "Purchase ledger")
+    assert made.exit_code == 0, made.output
+    assert rag(server, "collections", "create", "ledger").exit_code == 1  # 409: one line, exit 1
+    with Client(server.base, ADMIN) as gw:
+        files = []
+        for i in range(5):
+            path = tmp_path / f"invoice-{i}.md"
+            path.write_bytes(docs.markdown(f"Invoice {i}", {"Total": f"Invoice {i} totals {100 + i} euros."}))
+            files.append(Upload(path, path.name))
+        gw.upload("ledger", files, metadata={"year": 2025}, file_metadata={"invoice-3.md": {"paid": True}})
+    paid = rag(server, "documents", "list", "-c", "ledger", "--meta", "paid=true")
+    assert paid.exit_code == 0 and [line.split("\t")[1] for line in paid.output.splitlines()] == ["invoice-3.md"]
+    doc_id = paid.output.split("\t")[0]
+    tagged = rag(server, "documents", "tag", doc_id, "-c", "ledger", "--set", "paid=false", "--unset", "year")
+    assert tagged.exit_code == 0 and tagged.output.strip() == '{"paid": false}'
+    assert rag(server, "documents", "list", "-c", "ledger", "--meta", "paid=true").output == ""
+    newest = rag(server, "documents", "list", "-c", "ledger", "--prefix", "invoice-", "--sort", "name", "--desc")
+    assert [line.split("\t")[1] for line in newest.output.splitlines()] == [f"invoice-{i}.md" for i in range(4, -1, -1)]
+    out = tmp_path / "copy.md"
+    assert rag(server, "documents", "file", doc_id, "-c", "ledger", "-o", str(out)).exit_code == 0
+    assert out.read_bytes() == (tmp_path / "invoice-3.md").read_bytes()
+    chunks = rag(server, "documents", "chunks", doc_id, "-c", "ledger")
+    assert "103 euros" in chunks.output
+    shown = rag(server, "collections", "show", "ledger")
+    assert '"documents": 5' in shown.output and '"description": "Purchase ledger"' in shown.output
+    assert rag(server, "collections", "delete", "ledger", "--yes").exit_code == 0
+    gone = rag(server, "documents", "list", "-c", "ledger")
+    assert gone.exit_code == 1 and "collection_not_found" in gone.output

@@ -245,3 +245,30 @@ def test_random_kills_during_uploads_and_deletes(data_dir: Path, backend: dict[s
         check_invariants(srv, ledger)
     finally:
         srv.stop()
+
+
+def test_kill_after_a_collection_delete_is_committed(data_dir: Path, backend: dict[str, str]) -> None:
+    """Killed between the delete's commit and the removal of its vector cache: on restart the
+    collection is gone, its name makes a new empty collection, the others are whole."""
+    ledger = Ledger()
+    srv = start(data_dir, RAG_FAULT_POINT="after_collection_deleted", **backend)
+    for i in range(3):
+        assert ledger.upload(srv, *marker_doc(i, "k"))
+    doomed = [marker_doc(i, "gone") for i in range(3)]
+    for name, _, data in doomed:
+        status, _ = srv.upload("doomed", {name: data}, timeout=60)
+        assert status == 200
+    with pytest.raises(OSError):
+        srv.call("DELETE", "/collections/doomed", timeout=60)
+    assert srv.wait_dead() is not None
+    srv = start(data_dir, **backend)
+    try:
+        assert srv.call("GET", "/collections/doomed")[0] == 404
+        status, created = srv.call("POST", "/collections", {"name": "doomed"})
+        assert status == 201 and created["documents"] == 0
+        for _, marker, _ in doomed:
+            _, body = srv.call("POST", "/collections/doomed/search", {"query": marker, "top_k": 10})
+            assert body["results"] == []
+        check_invariants(srv, ledger)
+    finally:
+        srv.stop()

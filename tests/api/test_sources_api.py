@@ -84,3 +84,28 @@ def test_uploads_are_jobs(client: TestClient) -> None:
     assert job["kind"] == "upload" and job["state"] == "succeeded"
     assert job["counts"]["added"] == 1 and job["counts"]["failed"] == 1
     assert job["errors"][0]["file"] == "b.pdf"
+
+
+def test_a_folder_source_attaches_metadata_and_re_tags_on_change(client: TestClient, runtime: Runtime,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_bytes(_doc("Ylva Strand"))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.md").write_bytes(docs.markdown("Berths", {"Berths": "Berth 9 is kept for the lifeboat."}))
+    r = client.post("/sources", json={"path": str(tmp_path), "collection": "tagged",
+                                      "metadata": {"dept": "harbour", "public": True}})
+    assert r.status_code == 201, r.text
+    source_id = r.json()["id"]
+    assert r.json()["metadata"] == {"dept": "harbour", "public": True}
+    first = client.get("/jobs", params={"source_id": source_id}).json()["jobs"][0]
+    assert wait_job(runtime, first["id"]).state == "succeeded"
+    listed = {d["name"]: d["metadata"] for d in client.get("/collections/tagged/documents").json()["documents"]}
+    assert listed["sub/b.md"] == {"dept": "harbour", "public": True, "path": "sub/b.md"}
+    r = client.patch(f"/sources/{source_id}", json={"metadata": {"dept": "coastguard"}})
+    assert r.status_code == 200 and r.json()["metadata"] == {"dept": "coastguard"}
+    listed = {d["name"]: d for d in client.get("/collections/tagged/documents").json()["documents"]}
+    assert listed["a.md"]["metadata"] == {"dept": "coastguard", "path": "a.md"} and listed["a.md"]["version"] == 1
+    hits = client.post("/collections/tagged/search", json={
+        "query": "Which berth is kept for the lifeboat?", "filters": {"metadata": {"dept": "coastguard"}}}).json()
+    assert "Berth 9" in hits["results"][0]["text"]
+    bad = client.post("/sources", json={"path": str(tmp_path), "collection": "tagged", "metadata": {"x": [1]}})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_metadata"

@@ -109,3 +109,31 @@ def test_engine_dying_mid_ingest_leaves_nothing_half_written(remote: Runtime, up
     assert _chunks(remote) == before + outcome.chunks  # each chunk once
     hits = remote.service.search(C, "How many people does meeting room 17 seat?", top_k=3)
     assert any("27 people" in h.chunk.text for h in hits)
+
+
+def test_a_new_engine_model_name_re_embeds_and_a_moved_server_does_not(
+        runtime: Runtime, up: ThreadedGroundwork, tmp_path: Path) -> None:
+    """The config hash knows an engine's model by its name: serving another model under a new
+    RAG_EMBEDDING__MODEL re-embeds every document on its next ingest; the same model at another
+    address (here `localhost` for `127.0.0.1`) re-embeds nothing."""
+    doc = IncomingFile("policy.md", docs.markdown("Policy", {
+        "Parking": "Visitors park in bay 14 behind the Harwick depot."}))
+
+    def ingest_with(model: str, base_url: str) -> tuple[str, str | None]:
+        embedding = runtime.settings.embedding.model_copy(update={
+            "backend": "openai", "base_url": base_url, "model": model, "retries": 1, "timeout_s": 30.0})
+        settings = runtime.settings.model_copy(update={"data_dir": tmp_path / "data", "embedding": embedding})
+        rt = build_runtime(settings, generator=runtime.generator, parser=runtime.parser, reranker=runtime.reranker)
+        try:
+            outcome = rt.ingestor.ingest_many(C, [doc])[0]
+            assert outcome.document_id is not None
+            assert rt.store.get_collection(C).chunk_count == outcome.chunks  # never twice
+            return outcome.status, rt.store.document_config_hash(outcome.document_id)
+        finally:
+            rt.store.close()
+
+    status, first = ingest_with("minilm-a", up.base_url)
+    assert status == "added"
+    assert ingest_with("minilm-a", up.base_url.replace("127.0.0.1", "localhost")) == ("unchanged", first)
+    status, second = ingest_with("minilm-b", up.base_url)
+    assert status == "updated" and second != first

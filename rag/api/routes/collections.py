@@ -1,101 +1,68 @@
-"""Collections and their documents: list, upload, delete."""
+"""Collections: create, list (paged), stats, describe, delete with everything in them."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, Depends
 
-from ingest.filetypes import detect_kind, display_name
-from ingest.pipeline import IncomingFile
-from ingest.uploads import Uploads
 from rag.api.deps import (
+    CatalogDep,
     CollectionName,
     IngestorDep,
     PrincipalDep,
-    RuntimeDep,
-    SettingsDep,
     StoreDep,
     WritableCollection,
+    collection_name,
+    paging,
 )
 from rag.api.errors import BODY, KEYED, errors
-
-# The generation a write produced, on responses without a body (204).
-GENERATION_HEADER = "Groundwork-Generation"
-from rag.api.schemas import (
-    CollectionOut,
-    CollectionsOut,
-    DocumentOut,
-    DocumentsOut,
-    FileResultOut,
-    UploadOut,
-)
-from rag.errors import InvalidInput, ParseFailed, TooLarge
+from rag.api.schemas import CollectionIn, CollectionOut, CollectionPatch, CollectionsOut
+from rag.errors import Forbidden
+from rag.store.paging import PageRequest
 
 router = APIRouter(tags=["collections"], responses=KEYED)
 
-
-@router.get("/collections", response_model=CollectionsOut)
-def list_collections(store: StoreDep, principal: PrincipalDep) -> CollectionsOut:
-    """The collections this key may read, with their document and chunk counts."""
-    return CollectionsOut(collections=[
-        CollectionOut.model_validate(c) for c in store.list_collections() if principal.can("read", c.name)
-    ])
+CollectionPage = Annotated[PageRequest, Depends(paging(("name", "created_at"), "name"))]
 
 
-@router.get("/collections/{name}/documents", response_model=DocumentsOut,
-            responses=errors(400, 404))
-def list_documents(name: CollectionName, store: StoreDep) -> DocumentsOut:
-    """The documents of a collection, with version and ingestion time."""
-    return DocumentsOut(documents=[DocumentOut.model_validate(d) for d in store.list_documents(name)])
+@router.get("/collections", response_model=CollectionsOut, responses=errors(400, 422))
+def list_collections(catalog: CatalogDep, principal: PrincipalDep, page: CollectionPage) -> CollectionsOut:
+    """The collections this key may read, a page at a time, with their counts and sizes."""
+    names = None if principal.admin else {c.name for c in catalog.store.list_collections()
+                                          if principal.can("read", c.name)}
+    got = catalog.collections_page(page, names)
+    return CollectionsOut(collections=[CollectionOut.model_validate(c) for c in got.items],
+                          next_cursor=got.next_cursor)
 
 
-@router.get("/collections/{name}/documents/{document_id}", response_model=DocumentOut,
-            responses=errors(400, 404))
-def get_document(name: CollectionName, document_id: str, store: StoreDep) -> DocumentOut:
-    """One document's record."""
-    return DocumentOut.model_validate(store.get_document(name, document_id))
+@router.post("/collections", response_model=CollectionOut, status_code=201,
+             responses={**BODY, **errors(400, 403, 404, 409)})
+def create_collection(body: CollectionIn, catalog: CatalogDep, principal: PrincipalDep) -> CollectionOut:
+    """Create an empty collection with a description; 409 if the name is taken. (Uploading
+    into a name that does not exist also creates the collection, without a description.)"""
+    name = collection_name(body.name)
+    if not principal.can("write", name):
+        raise Forbidden(f"this key may not write collection {name!r}; it needs the scope write:{name}")
+    return CollectionOut.model_validate(catalog.create_collection(name, body.description))
 
 
-@router.post(
-    "/collections/{name}/documents", response_model=UploadOut,
-    responses={**BODY, **errors(400, 404, 413, 415, 422)},
-)
-def upload_documents(
-    name: WritableCollection,
-    settings: SettingsDep,
-    runtime: RuntimeDep,
-    ingestor: IngestorDep,
-    files: Annotated[list[UploadFile], File(description="one or more files, each in a part named `files`",
-                                            min_length=1)],
-) -> UploadOut:
-    """Upload files; the collection is created on first upload. Reports each file's outcome.
-
-    Every file's type and size is checked first, so a bad file in the request changes nothing.
-    """
-    limits = settings.limits
-    if len(files) > limits.max_files_per_upload:
-        raise InvalidInput(f"{len(files)} files in one upload; the limit is {limits.max_files_per_upload}")
-    incoming: list[IncomingFile] = []
-    for upload in files:
-        label = display_name(upload.filename or "unnamed")
-        if upload.size is not None and upload.size > settings.max_file_bytes:
-            raise TooLarge(f"{label!r} is {upload.size} bytes; the cap is {settings.max_file_bytes} bytes per file")
-        data = upload.file.read(settings.max_file_bytes + 1)
-        if len(data) > settings.max_file_bytes:
-            raise TooLarge(f"{label!r} is over the cap of {settings.max_file_bytes} bytes per file")
-        detect_kind(data, label)  # raises UnsupportedType -> 415 before anything is stored
-        incoming.append(IncomingFile(label, data, source="upload"))
-    result = Uploads(runtime.jobs, ingestor, heartbeat_s=settings.job_lease_s / 4).run(name, incoming)
-    if result.all_failed:
-        raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in result.outcomes))
-    return UploadOut(collection=name, job_id=result.job_id, generation=result.generation,
-                     files=[FileResultOut.model_validate(o) for o in result.outcomes])
+@router.get("/collections/{name}", response_model=CollectionOut, responses=errors(400, 404))
+def get_collection(name: CollectionName, store: StoreDep) -> CollectionOut:
+    """A collection's stats: documents, chunks, bytes of originals, last ingestion, generation."""
+    return CollectionOut.model_validate(store.get_collection(name))
 
 
-@router.delete("/collections/{name}/documents/{document_id}", status_code=204,
-               responses=errors(400, 404))
-def delete_document(name: WritableCollection, document_id: str, ingestor: IngestorDep, response: Response) -> None:
-    """Delete a document; it cannot be retrieved once this returns. The `Groundwork-Generation`
-    header gives the generation the delete produced (for `min_generation` on other replicas)."""
-    response.headers[GENERATION_HEADER] = str(ingestor.delete(name, document_id))
+@router.patch("/collections/{name}", response_model=CollectionOut, responses={**BODY, **errors(400, 404)})
+def describe_collection(name: WritableCollection, body: CollectionPatch, catalog: CatalogDep) -> CollectionOut:
+    """Change a collection's description."""
+    return CollectionOut.model_validate(catalog.describe_collection(name, body.description))
+
+
+@router.delete("/collections/{name}", status_code=204, responses=errors(400, 404, 409))
+def delete_collection(name: WritableCollection, ingestor: IngestorDep) -> None:
+    """Delete a collection with every document, chunk, vector, source bound to it, its job
+    history and the originals no other collection holds, in one transaction: once this
+    returns nothing of it can be retrieved, and the name can be used again. 409 while one of
+    its jobs is queued or running (cancel it first)."""
+    ingestor.delete_collection(name)

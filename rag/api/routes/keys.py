@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated, Literal
 
-from rag.api.deps import RuntimeDep, require_admin
+from fastapi import APIRouter, Depends, Query
+
+from rag.api.deps import RuntimeDep, paging, require_admin
 from rag.api.errors import BODY, KEYED, errors
 from rag.api.schemas import KeyCreated, KeyIn, KeyOut, KeysOut
+from rag.store.paging import PageRequest
 
 router = APIRouter(tags=["keys"], dependencies=[Depends(require_admin)], responses={**KEYED, **errors(403)})
 
@@ -19,10 +22,14 @@ def create_key(body: KeyIn, runtime: RuntimeDep) -> KeyCreated:
     return KeyCreated(id=key_id, key=key)
 
 
-@router.get("/keys", response_model=KeysOut)
-def list_keys(runtime: RuntimeDep) -> KeysOut:
-    """Keys without their secrets, revoked ones included, oldest first."""
-    return KeysOut(keys=[KeyOut.model_validate(k) for k in runtime.keys.list()])
+@router.get("/keys", response_model=KeysOut, responses=errors(400, 422))
+def list_keys(runtime: RuntimeDep, page: Annotated[PageRequest, Depends(paging(("created_at", "name"), "created_at"))],
+              status: Literal["active", "revoked"] | None = None,
+              name_prefix: Annotated[str | None, Query(max_length=100)] = None) -> KeysOut:
+    """A page of keys without their secrets (oldest first by default), optionally only active or
+    revoked ones, or those whose name starts with `name_prefix`."""
+    got = runtime.keys.page(page, status, name_prefix)
+    return KeysOut(keys=[KeyOut.model_validate(k) for k in got.items], next_cursor=got.next_cursor)
 
 
 @router.delete("/keys/{key_id}", status_code=204, responses=errors(404))

@@ -13,6 +13,7 @@ from rag.api.deps import CollectionName, ServiceDep
 from rag.api.errors import BODY, KEYED, error_body, errors, stream_error
 from rag.api.schemas import AnswerOut, FiltersIn, QueryIn, SearchHitOut, SearchIn, SearchOut
 from rag.api.streaming import AnswerStream
+from rag.metadata import check_metadata
 from rag.types import Answer, Filters
 
 router = APIRouter(tags=["query"], responses=KEYED)
@@ -22,7 +23,8 @@ def _filters(f: FiltersIn) -> Filters:
     return Filters(
         document_ids=tuple(f.document_ids) if f.document_ids is not None else None,
         exclude_document_ids=tuple(f.exclude_document_ids) if f.exclude_document_ids else None,
-        metadata=f.metadata or None,
+        # The same rules as stored metadata: a key SQLite's JSON path cannot hold is a 422.
+        metadata=check_metadata(f.metadata, "filters.metadata") if f.metadata else None,
         source=f.source, ingested_after=f.ingested_after, ingested_before=f.ingested_before,
     )
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from ingest.scheduler import parse_cron
-from rag.api.deps import RuntimeDep, collection_name, require_admin
+from rag.api.deps import RuntimeDep, collection_name, paging, require_admin
 from rag.api.errors import BODY, KEYED, errors
 from rag.api.schemas import JobRef, SourceIn, SourceOut, SourcePatch, SourcesOut
 from rag.errors import InvalidInput
+from rag.metadata import check_metadata
+from rag.store.paging import PageRequest
 
 router = APIRouter(tags=["sources"], dependencies=[Depends(require_admin)], responses={**KEYED, **errors(403)})
 
@@ -28,16 +31,21 @@ def add_source(body: SourceIn, runtime: RuntimeDep) -> SourceOut:
         parse_cron(body.schedule)
     source = runtime.sources.add(kind=body.kind, path=str(path), collection=body.collection,
                                  include=body.include, exclude=body.exclude, schedule=body.schedule,
-                                 delete_missing=body.delete_missing)
+                                 delete_missing=body.delete_missing,
+                                 metadata=check_metadata(body.metadata, "source metadata"))
     runtime.scheduler.refresh(source)
     runtime.scheduler.enqueue(source.id)
     return SourceOut.model_validate(source)
 
 
-@router.get("/sources", response_model=SourcesOut)
-def list_sources(runtime: RuntimeDep) -> SourcesOut:
-    """Every registered source, oldest first."""
-    return SourcesOut(sources=[SourceOut.model_validate(s) for s in runtime.sources.list()])
+@router.get("/sources", response_model=SourcesOut, responses=errors(400, 422))
+def list_sources(runtime: RuntimeDep,
+                 page: Annotated[PageRequest, Depends(paging(("created_at", "path"), "created_at"))],
+                 collection: Annotated[str | None, Query(max_length=64)] = None,
+                 path_prefix: Annotated[str | None, Query(max_length=4096)] = None) -> SourcesOut:
+    """A page of registered sources, oldest first by default; filter by collection or path prefix."""
+    got = runtime.sources.page(page, collection, path_prefix)
+    return SourcesOut(sources=[SourceOut.model_validate(s) for s in got.items], next_cursor=got.next_cursor)
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut, responses=errors(404))
@@ -52,6 +60,8 @@ def patch_source(source_id: str, body: SourcePatch, runtime: RuntimeDep) -> Sour
     changes = body.model_dump(exclude_unset=True)
     if changes.get("schedule"):
         parse_cron(changes["schedule"])
+    if "metadata" in changes:
+        changes["metadata"] = check_metadata(changes["metadata"], "source metadata")
     source = runtime.sources.update(source_id, changes)
     runtime.scheduler.refresh(source)
     return SourceOut.model_validate(source)
