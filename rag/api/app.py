@@ -12,7 +12,7 @@ from rag import __version__
 from rag.api import errors as api_errors
 from rag.api.limits import BodyLimits
 from rag.api.rate_limit import KeyRateLimiter
-from rag.api.routes import collections, documents, health, jobs, keys, openai_compat, query, sources
+from rag.api.routes import collections, documents, health, jobs, keys, openai_compat, query, sources, web
 from rag.bootstrap import Runtime, build_runtime, seed_samples
 from rag.config import Settings
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         description="Self-hosted RAG: upload documents, ask questions, get answers grounded in them with citations.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served from local files by rag.api.routes.web
     )
     app.state.rate_limiter = KeyRateLimiter()
     app.include_router(health.router)
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(jobs.router)
     app.include_router(openai_compat.router)
     app.include_router(keys.router)
+    web.install(app)
     app.add_middleware(BodyLimits, max_bytes=int(settings.limits.max_upload_mb * 1024 * 1024),
                        max_json_bytes=settings.limits.max_json_kb * 1024,
                        timeout_s=settings.limits.body_timeout_s)

@@ -37,7 +37,7 @@ def list_collections(catalog: CatalogDep, principal: PrincipalDep, page: Collect
 
 
 @router.post("/collections", response_model=CollectionOut, status_code=201,
-             responses={**BODY, **errors(400, 403, 404, 409)})
+             responses={**BODY, **errors(400, 403, 409)})
 def create_collection(body: CollectionIn, catalog: CatalogDep, principal: PrincipalDep) -> CollectionOut:
     """Create an empty collection with a description; 409 if the name is taken. (Uploading
     into a name that does not exist also creates the collection, without a description.)"""

@@ -82,7 +82,7 @@ def patch_document(name: WritableCollection, document_id: str, body: DocumentPat
 
 
 @router.get("/collections/{name}/documents/{document_id}/file", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}},
+            responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                              "description": "the original bytes, as a download"}, **errors(400, 404)})
 def download_original(name: CollectionName, document_id: str, store: StoreDep, ingestor: IngestorDep) -> Response:
     """The document's original bytes (of its current version), with its content type and its

@@ -1,0 +1,1 @@
+"""The web page: static files served by the API at `/` (rag.api.routes.web)."""
