@@ -65,6 +65,8 @@ class Chunker:
         titles: list[str] = []
 
         for el in elements:
+            if not el.text.strip():
+                continue  # an empty element would become an empty (or title-only) chunk
             if el.kind == "Title":
                 flush()
                 section = el.text
