@@ -69,3 +69,14 @@ def test_store_copy_into_a_non_empty_store_is_refused(tmp_path: Path) -> None:
     store.close()
     result = CliRunner().invoke(app, ["store", "copy", "--data-dir", str(tmp_path / "data"), "--to", str(target)])
     assert result.exit_code != 0 and "empty database" in result.output
+
+
+def test_serve_on_a_damaged_database_is_one_line_naming_it_and_the_way_back(tmp_path: Path) -> None:
+    from tests.server import free_port
+
+    (tmp_path / "groundwork.sqlite3").write_bytes(b"this is not a database, it was overwritten " * 200)
+    result = CliRunner().invoke(app, ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert str(tmp_path / "groundwork.sqlite3") in lines[0] and "rag restore" in lines[0]

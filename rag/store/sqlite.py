@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.clock import utc_iso
+from rag.errors import StoreUnavailable
 from rag.store.base import Store, all_migrations
 from rag.store.migrations import migrate
 from rag.store.records import DocumentWrite, WriteResult
@@ -37,10 +38,28 @@ class SQLiteStore(Store):
     def open(self) -> None:
         """Create the file if needed, switch to WAL, apply pending migrations (StoreTooNew if
         the file comes from a newer release)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self.connection()
-        conn.execute("PRAGMA journal_mode=WAL")
-        self.schema_version = migrate(conn, all_migrations(), self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self.connection()
+            conn.execute("PRAGMA journal_mode=WAL")
+            self.schema_version = migrate(conn, all_migrations(), self.path)
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc) or "unable to open" in str(exc):
+                raise StoreUnavailable(f"{self.path} cannot be written ({exc}): make {self.path.parent} writable "
+                                       "by the user running Groundwork, or point RAG_DATA_DIR elsewhere") from None
+            raise self._damaged(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+        except PermissionError as exc:
+            raise StoreUnavailable(f"{exc.filename} cannot be written ({exc.strerror}): make it writable by the "
+                                   "user running Groundwork, or point RAG_DATA_DIR elsewhere") from None
+
+    def _damaged(self, exc: Exception) -> StoreUnavailable:
+        self.close()
+        return StoreUnavailable(
+            f"{self.path} is damaged or not a Groundwork database ({exc}): restore the last backup with "
+            "`rag restore BACKUP --data-dir NEW_DIR` (then serve from NEW_DIR), or move the file away to start "
+            "empty; `rag check` reports what it finds", code="store_damaged")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use (autocommit, foreign keys on, synchronous=FULL)."""
