@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ from ingest.filetypes import check_container, detect_kind, display_path
 from ingest.parsing import Element, bound_elements, bound_input
 from rag import faults
 from rag.embedding import Embedder
-from rag.errors import NotFound, ParseFailed, UnsupportedType
+from rag.errors import NotFound, ParseFailed, StorageFull, UnsupportedType
 from rag.files import atomic_path
 from rag.store.base import Store
 from rag.store.catalog import Catalog, Deleted
@@ -328,8 +329,14 @@ class Ingestor:
         with self._originals:
             if path.exists():
                 return
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(data)
+            try:
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(data)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                    raise StorageFull(f"no space left for originals in {self.files_dir} ({exc.strerror}): free "
+                                      "space there, then retry; nothing of this upload was kept") from exc
+                raise
 
 
 def _unchanged_outcome(doc: Document | None) -> FileOutcome:

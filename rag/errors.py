@@ -52,6 +52,12 @@ class Conflict(RagError):
     code = "conflict"
 
 
+class StorageFull(RagError):
+    """A write found no space (or an I/O error) where it stores: nothing of it was kept."""
+
+    code = "storage_full"
+
+
 class UnsupportedType(RagError):
     """A file's content is not a type Groundwork can parse."""
 

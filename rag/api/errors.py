@@ -38,6 +38,7 @@ from rag.errors import (
     Overloaded,
     ParseFailed,
     RagError,
+    StorageFull,
     StoreTooNew,
     StoreUnavailable,
     TooLarge,
@@ -64,7 +65,7 @@ class ErrorOut(BaseModel):
 
 # Domain error -> HTTP status. Subclasses come before their bases (OutOfRange is InvalidInput).
 STATUS: list[tuple[type[RagError], int]] = [
-    (NotFound, 404), (OutOfRange, 422), (InvalidMetadata, 422), (Conflict, 409), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
+    (NotFound, 404), (OutOfRange, 422), (InvalidMetadata, 422), (Conflict, 409), (StorageFull, 507), (InvalidInput, 400), (UnsupportedType, 415), (TooLarge, 413),
     (ParseFailed, 422), (ModelUnavailable, 503), (IndexCorrupt, 503), (StoreTooNew, 503),
     (StoreUnavailable, 503), (NotCaughtUp, 503), (EngineUnavailable, 503),
     (Overloaded, 429), (Unauthorized, 401), (Forbidden, 403),
@@ -74,7 +75,7 @@ _DESCRIPTIONS = {
     400: "Bad request", 401: "No key, or an unknown or revoked one", 403: "The key lacks the scope",
     404: "Not found", 409: "Conflicts with the current state", 408: "The body arrived too slowly", 413: "Too large", 415: "Unsupported file type",
     422: "Invalid request", 429: "Overloaded or over the key's request rate: retry after Retry-After",
-    500: "Unexpected error", 503: "A model, engine, index or store is unavailable",
+    500: "Unexpected error", 507: "No space left where the write is stored", 503: "A model, engine, index or store is unavailable",
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.clock import utc_iso
-from rag.errors import StoreUnavailable
+from rag.errors import StorageFull, StoreUnavailable
 from rag.store.base import Store, all_migrations
 from rag.store.migrations import migrate
 from rag.store.records import DocumentWrite, WriteResult
@@ -81,10 +81,18 @@ class SQLiteStore(Store):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if _no_space(exc):
+                    raise StorageFull(f"no space left for the database in {self.path.parent} ({exc}): free space "
+                                      "there, then retry; nothing of this write was kept") from exc
                 raise
-            conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -156,3 +164,9 @@ class SQLiteStore(Store):
             [match, collection_id, *args, k],
         ).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
+
+
+def _no_space(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_FULL (the disk or a quota) or SQLITE_IOERR on a write."""
+    text = str(exc).lower()
+    return "disk is full" in text or "disk i/o error" in text or "database or disk is full" in text

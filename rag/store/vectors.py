@@ -224,7 +224,15 @@ class VectorIndexes:
             self.path(collection_id).unlink(missing_ok=True)
 
     def _save(self, collection_id: int, index: FaissIndex, generation: int) -> None:
-        index.save(self.path(collection_id), generation)
+        # The file is only a cache of the database: when it cannot be written (disk full, an
+        # I/O error) the snapshot in memory still serves every read, and the next write's save
+        # (or the next start, from the change log) brings the file up to date.
+        try:
+            index.save(self.path(collection_id), generation)
+        except OSError as exc:
+            log.warning("collection %s: could not save its index to %s (%s); answering from memory, "
+                        "saved again with the next write", collection_id, self.index_dir, exc.strerror or exc)
+            return
         self._saved[collection_id] = generation
 
     def generation_of(self, collection_id: int) -> int | None:
