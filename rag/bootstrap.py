@@ -71,7 +71,7 @@ class Runtime:
     def stop_background(self) -> None:
         """Stop the scheduler first (no new firings), then the runner after its current job (up to 30 s)."""
         self.scheduler.stop()
-        self.runner.stop()
+        self.runner.stop(timeout=self.settings.drain_s)
         self.follower.stop()
 
 

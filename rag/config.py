@@ -256,6 +256,9 @@ class Settings(BaseSettings):
     run_jobs: bool = True
     # A job whose heartbeat is older than this is treated as dead on start.
     job_lease_s: float = Field(60.0, gt=0)
+    # On SIGTERM, how long requests in flight (uploads, streamed answers) and the job in hand
+    # may take to finish before the process exits; a job cut off is retried on the next start.
+    drain_s: float = Field(30.0, ge=0)
     # Crash tests only: SIGKILL the process at the N-th hit of this named fault point.
     fault_point: str | None = None
     fault_after: int = Field(1, ge=1)

@@ -30,7 +30,10 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
         logging.getLogger("rag").warning("auth is off (no RAG_ADMIN_KEY): listening on loopback only")
     _check_store(settings)
     _check_engines(settings)
-    uvicorn.run(create_app(settings), host=bind, port=port or settings.port)
+    # SIGTERM: stop accepting, let requests in flight finish for up to drain_s, then the
+    # app's shutdown stops the scheduler and the job runner (rag.bootstrap).
+    uvicorn.run(create_app(settings), host=bind, port=port or settings.port,
+                timeout_graceful_shutdown=int(settings.drain_s) or None)
 
 
 def _check_store(settings: Settings) -> None:

@@ -65,6 +65,11 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("POST /keys", {"json": {"name": "bad", "scopes": ["everything"]}}),
     ("POST /jobs/{job_id}/cancel", {}),  # cancelled already by the valid request
     ("GET /collections", {"params": {"order": "sideways"}}),
+    ("GET /collections/{name}/documents", {"params": {"metadata": "{not json"}}),
+    ("GET /collections/{name}/documents/{document_id}/chunks", {"params": {"limit": 0}}),
+    ("GET /jobs", {"params": {"order": "sideways"}}),
+    ("GET /sources", {"params": {"order": "sideways"}}),
+    ("GET /keys", {"params": {"status": "lost"}}),
     ("GET /collections", {"params": {"sort": "colour"}}),
     ("POST /collections", {"json": {"name": "reach"}}),  # taken
     ("POST /collections", {"json": {"name": "bad name!"}}),
