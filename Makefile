@@ -16,7 +16,7 @@ OFFICE     ?= data/eval/office
 EVAL_LIMIT ?= 200
 RESULTS    := data/eval/results
 
-.PHONY: install serve test test-fast lint eval bench clean
+.PHONY: install serve test test-fast lint eval bench chaos clean
 
 install: $(STAMP)
 
@@ -67,6 +67,12 @@ eval: install
 # latency and warm start; writes BENCHMARKS.md and BENCHMARKS.json (~15 min on 2 cores).
 bench: install
 	$(BIN)/python bench/run.py
+
+# A soak (not part of make test): mixed load on a real server, SIGKILLed at random moments and
+# checked after every restart; the report goes to data/chaos/report.md.
+CHAOS_MINUTES ?= 10
+chaos: install
+	$(BIN)/python scripts/chaos.py --minutes $(CHAOS_MINUTES)
 
 clean:
 	rm -rf $(VENV)
