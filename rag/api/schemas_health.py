@@ -3,7 +3,7 @@ directory for admins, and the index state of each collection the key may read)."
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class EngineHealth(BaseModel):
@@ -68,6 +68,8 @@ class IndexHealth(BaseModel):
     in_sync: bool
     kind: str | None
     tombstones: int | None
+    damaged: str | None = Field(None, description="set when the index file on disk was damaged or not "
+                                "Groundwork's: why; it was rebuilt from the database and answers are unaffected")
 
 
 class CollectionHealth(BaseModel):

@@ -68,6 +68,7 @@ class IndexState:
     origin: str  # "loaded", "rebuilt", "empty", "updated", "followed"
     kind: str = "flat"
     tombstones: int = 0
+    damaged: str | None = None  # why the file on disk was not used (then rebuilt from the database)
 
 
 class VectorIndexes:
@@ -98,6 +99,7 @@ class VectorIndexes:
         self._bulk_depth = 0
         self._bulk_touched: set[int] = set()  # collections written during the bulk load
         self._saved: dict[int, int] = {}  # generation of each collection's file, as last saved here
+        self._damaged: dict[int, str] = {}  # collections whose file was damaged or not ours, and why
 
     def path(self, collection_id: int) -> Path:
         """The index file of a collection."""
@@ -114,7 +116,7 @@ class VectorIndexes:
         with self._lock:
             return [
                 IndexState(cid, snap.generation, snap.index.size, self._origin.get(cid, "?"),
-                           snap.index.kind, snap.index.tombstones)
+                           snap.index.kind, snap.index.tombstones, self._damaged.get(cid))
                 for cid, snap in sorted(self._snapshots.items())
             ]
 
@@ -147,6 +149,8 @@ class VectorIndexes:
                 return self.rebuild(collection_id, snap.index.kind)
             except IndexCorrupt as exc:
                 log.warning("rebuilding FAISS index of collection %s: %s", collection_id, exc)
+                with self._lock:
+                    self._damaged[collection_id] = str(exc)
         return self.rebuild(collection_id)
 
     def _forward(self, collection_id: int, snap: _Snapshot) -> _Snapshot | None:
@@ -220,6 +224,7 @@ class VectorIndexes:
             self._snapshots.pop(collection_id, None)
             self._origin.pop(collection_id, None)
             self._saved.pop(collection_id, None)
+            self._damaged.pop(collection_id, None)
             self._bulk_touched.discard(collection_id)
             self.path(collection_id).unlink(missing_ok=True)
 

@@ -54,6 +54,13 @@ def test_damaged_index_is_rebuilt_and_answers_the_same(runtime: Runtime, seeded:
     after = restart(runtime)
     state = next(s for s in after.index_states if s.collection_id == seeded)
     assert state.origin == "rebuilt"
+    if damage in ("truncate", "garbage"):    # reported as such in /health/details
+        assert state.damaged and str(path) in state.damaged
+        with TestClient(create_app(runtime=after)) as c:
+            shown = next(x for x in c.get("/health/details").json()["collections"] if x["name"] == C)
+        assert shown["index"]["damaged"] == state.damaged and shown["index"]["in_sync"]
+    elif damage == "delete":
+        assert state.damaged is None
     assert FaissIndex.load(path, after.embedder.dimension)[0].ids() == after.store.chunk_ids(seeded)
     after_body, after_hits = _answer(after)
     assert after_hits == before_hits

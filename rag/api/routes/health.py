@@ -43,7 +43,8 @@ def _collections(runtime: Runtime, principal: Principal | None) -> tuple[bool, l
                       "generation": state.generation if state else None,
                       "origin": state.origin if state else "not loaded", "in_sync": in_sync,
                       "kind": state.kind if state else None,
-                      "tombstones": state.tombstones if state else None},
+                      "tombstones": state.tombstones if state else None,
+                      "damaged": state.damaged if state else None},
         })
     return healthy, out
 
