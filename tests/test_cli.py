@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from rag.bootstrap import Runtime
@@ -80,3 +81,31 @@ def test_serve_on_a_damaged_database_is_one_line_naming_it_and_the_way_back(tmp_
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     assert str(tmp_path / "groundwork.sqlite3") in lines[0] and "rag restore" in lines[0]
+
+
+def test_serve_on_a_read_only_data_directory_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A read-only mount (root can write through file modes, so the test mounts one, as CI can)."""
+    import os
+    import subprocess
+
+    from rag.store.sqlite import SQLiteStore
+    from tests.server import free_port
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only file system needs root (CI runs as root)")
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        store = SQLiteStore(mount / "groundwork.sqlite3")
+        store.open()
+        store.close()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        result = CliRunner().invoke(app, ["serve", "--port", str(free_port()), "--data-dir", str(mount)])
+        assert result.exit_code == 1, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in result.output, result.output
+        assert str(mount) in lines[0] and "cannot be written" in lines[0] and "writable" in lines[0], lines[0]
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
