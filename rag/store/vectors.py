@@ -218,8 +218,7 @@ class VectorIndexes:
             return self._local_writes > 0
 
     def forget(self, collection_id: int) -> None:
-        """Drop a deleted collection's cache and its file (ids are never reused, so a stale
-        file elsewhere is never read as another collection's)."""
+        """Drop a deleted collection's cache and file (ids are never reused: no stale file is misread)."""
         with self._catch_up_lock, self._lock:
             self._snapshots.pop(collection_id, None)
             self._origin.pop(collection_id, None)
@@ -229,9 +228,7 @@ class VectorIndexes:
             self.path(collection_id).unlink(missing_ok=True)
 
     def _save(self, collection_id: int, index: FaissIndex, generation: int) -> None:
-        # The file is only a cache of the database: when it cannot be written (disk full, an
-        # I/O error) the snapshot in memory still serves every read, and the next write's save
-        # (or the next start, from the change log) brings the file up to date.
+        # Only a cache of the database: unwritable (disk full), memory serves; the next save catches up.
         try:
             index.save(self.path(collection_id), generation)
         except OSError as exc:
