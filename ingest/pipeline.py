@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ingest.chunking import Chunker
+from ingest.chunking import Chunker, ChunkerConfig
 from ingest.filetypes import check_container, detect_kind, display_path
 from ingest.parsing import Element, bound_elements, bound_input
 from rag import faults
@@ -92,7 +92,8 @@ class Ingestor:
 
     def __init__(self, store: Store, indexes: VectorIndexes, embedder: Embedder,
                  chunker: Chunker, config_hash: str, files_dir: Path, parser: Parser,
-                 max_text_chars: int = 2_000_000, prepare_threads: int = 1):
+                 max_text_chars: int = 2_000_000, prepare_threads: int = 1,
+                 hash_parts: dict[str, Any] | None = None):
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
@@ -104,11 +105,28 @@ class Ingestor:
         # Files parsed at once per ingest call (one per parser worker process).
         self.prepare_threads = max(1, prepare_threads)
         self.catalog = Catalog(store)
+        # What config_hash was made of besides the chunker (parser, embedder): a collection
+        # with a chunk size of its own gets its own hash from them (None: not offered).
+        self.hash_parts = hash_parts
+        self._chunkings: dict[int, tuple[Chunker, str]] = {}
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         # Writing an original and removing one no document holds any more take turns, so a
         # collection's deletion cannot remove bytes an upload has just counted on.
         self._originals = threading.Lock()
+
+    def chunking(self, collection: str) -> tuple[Chunker, str]:
+        """The chunker and config hash of a collection: the server's, or those of the chunk
+        size the collection was created with (rag.store.catalog)."""
+        size = self.catalog.chunk_size(collection)
+        default = self.chunker.config
+        if size is None or self.hash_parts is None or size >= default.max_tokens:
+            return self.chunker, self.config_hash
+        if size not in self._chunkings:
+            config = ChunkerConfig(max_tokens=size, overlap_tokens=min(default.overlap_tokens, size // 4))
+            self._chunkings[size] = (Chunker(self.chunker.count, config),
+                                     config_hash(**{**self.hash_parts, "chunker": config}))
+        return self._chunkings[size]
 
     def lock(self, collection: str) -> threading.Lock:
         """The writer lock of a collection (the same lock for every call with that name)."""
@@ -211,7 +229,8 @@ class Ingestor:
             return FileOutcome(name, "failed", reason=str(exc))
         doc_id = document_id(collection, name)
         content_hash = hashlib.sha256(file.data).hexdigest()
-        existing, unchanged = self._lookup(collection, name, content_hash)
+        chunker, chash = self.chunking(collection)
+        existing, unchanged = self._lookup(collection, name, content_hash, chash)
         if unchanged:
             assert existing is not None
             if file.metadata is not None and file.metadata != existing.metadata:
@@ -226,7 +245,7 @@ class Ingestor:
             # Bounded before parsing (text input) and after (what any parser extracted).
             data, cut_before = bound_input(file.data, kind.name, self.max_text_chars)
             elements, cut_after = bound_elements(self.parser.parse(data, name, kind.name), self.max_text_chars)
-            drafts = self.chunker.chunk(elements)
+            drafts = chunker.chunk(elements)
         except ParseFailed as exc:
             return FileOutcome(name, "failed", document_id=doc_id, reason=str(exc))
         note = (f"only the first {self.max_text_chars:,} characters were ingested "
@@ -238,6 +257,7 @@ class Ingestor:
         vectors = self.embedder.embed_documents(texts)
         for _, p in batch:
             self._keep_original(p.content_hash, p.file.data)
+        chash = self.chunking(collection)[1]
         statuses: list[str] = []  # per batch entry: added / updated / unchanged
         writes: list[DocumentWrite] = []
         offset = 0
@@ -247,7 +267,7 @@ class Ingestor:
                 span = vectors[offset: offset + len(p.drafts)]
                 offset += len(p.drafts)
                 # Re-check under the lock: a concurrent upload of the same bytes may have won.
-                existing, unchanged = self._lookup(collection, p.name, p.content_hash)
+                existing, unchanged = self._lookup(collection, p.name, p.content_hash, chash)
                 if p.document_id in seen_in_batch or unchanged:
                     statuses.append("unchanged")
                     continue
@@ -255,7 +275,7 @@ class Ingestor:
                 statuses.append("updated" if existing is not None else "added")
                 writes.append(DocumentWrite(
                     document_id=p.document_id, name=p.name, source=p.file.source, content_hash=p.content_hash,
-                    config_hash=self.config_hash, size=len(p.file.data), mime_type=p.mime_type,
+                    config_hash=chash, size=len(p.file.data), mime_type=p.mime_type,
                     metadata=p.file.metadata, chunks=p.drafts, embeddings=span,
                 ))
             if writes:
@@ -314,12 +334,12 @@ class Ingestor:
         except NotFound:
             return None
 
-    def _lookup(self, collection: str, name: str, content_hash: str) -> tuple[Document | None, bool]:
+    def _lookup(self, collection: str, name: str, content_hash: str, config: str) -> tuple[Document | None, bool]:
         """The stored document of that name, and whether it already holds these bytes under
         the current parser/chunker/embedder settings."""
         doc = self.store.find_document(collection, name)
         unchanged = (doc is not None and doc.content_hash == content_hash
-                     and self.store.document_config_hash(doc.id) == self.config_hash)
+                     and self.store.document_config_hash(doc.id) == config)
         return doc, unchanged
 
     def _keep_original(self, content_hash: str, data: bytes) -> None:

@@ -100,7 +100,7 @@ class Syncer:
         gone = [s for rel, s in seen.items() if rel not in present] if source.delete_missing else []
         total = len(listed) + len(gone)
         done = 0
-        config = self.ingestor.config_hash
+        config = self.ingestor.chunking(source.collection)[1]
         pending: list[_Pending] = []
         pending_bytes = 0
 

@@ -111,6 +111,7 @@ def build_runtime(
         store, indexes, embedder, Chunker(embedder.count_tokens, chunker_config),
         config_hash(parser=PARSER_VERSION, chunker=chunker_config, embedder=_embedder_key(settings)),
         settings.files_dir, parser, settings.ingest.max_text_chars, settings.ingest.parse_workers,
+        hash_parts={"parser": PARSER_VERSION, "embedder": _embedder_key(settings)},
     )
     # Resolving the LLM may convert a GGUF (~20 s): only done when the LLM is wanted.
     if generator is None:

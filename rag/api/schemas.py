@@ -229,6 +229,7 @@ class CollectionOut(DomainOut):
     description: str = ""
     bytes: int = Field(0, description="the documents' original sizes, summed")
     last_ingested_at: datetime | None = Field(None, description="when a document was last ingested")
+    chunk_max_tokens: int | None = Field(None, description="its own chunk size; null: the server's")
 
 
 class CollectionsOut(BaseModel):
@@ -243,6 +244,9 @@ class CollectionIn(BaseModel):
 
     name: str = Field(..., description="1-64 letters, digits, '_', '-', '.', starting with a letter or digit")
     description: str = Field("", max_length=2000)
+    chunk_max_tokens: int | None = Field(None, ge=32, description="a chunk size of its own, in embedding "
+                                         "tokens, smaller than the server's (RAG_CHUNKING__MAX_TOKENS); "
+                                         "omit for the server's. Fixed once the collection exists.")
 
 
 class CollectionPatch(BaseModel):

@@ -52,12 +52,21 @@ class Catalog:
         self.store = store
 
     # -- collections -------------------------------------------------------------------
-    def create_collection(self, name: str, description: str = "") -> CollectionInfo:
-        """A new, empty collection; Conflict (409) if the name is taken."""
+    def create_collection(self, name: str, description: str = "", chunk_max_tokens: int | None = None) -> CollectionInfo:
+        """A new, empty collection, optionally with a chunk size of its own (in the embedder's
+        tokens; it becomes part of its documents' config hash); Conflict (409) if the name is taken."""
         with self.store.write(name) as conn:
             if not self.store._insert_collection(conn, name, description):
                 raise Conflict(f"collection {name!r} already exists; pick another name or upload into it")
+            if chunk_max_tokens is not None:
+                conn.execute("UPDATE collections SET chunk_max_tokens = ? WHERE name = ?", (chunk_max_tokens, name))
         return self.store.get_collection(name)
+
+    def chunk_size(self, name: str) -> int | None:
+        """The collection's own chunk size, or None (the server's, or no such collection yet)."""
+        row = self.store.connection().execute(
+            "SELECT chunk_max_tokens FROM collections WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
 
     def describe_collection(self, name: str, description: str) -> CollectionInfo:
         """Change a collection's description; NotFound if it does not exist."""

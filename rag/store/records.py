@@ -27,6 +27,7 @@ class CollectionInfo:
     description: str = ""
     bytes: int = 0  # the documents' original sizes, summed
     last_ingested_at: datetime | None = None
+    chunk_max_tokens: int | None = None  # the collection's own chunk size (None: the server's)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def collection_row(row: Any) -> CollectionInfo:
     return CollectionInfo(
         id=row["id"], name=row["name"], created_at=datetime.fromisoformat(row["created_at"]),
         generation=row["generation"], document_count=row["docs"], chunk_count=row["chunks"],
-        description=row["description"], bytes=int(row["bytes"] or 0),
+        description=row["description"], bytes=int(row["bytes"] or 0), chunk_max_tokens=row["chunk_max_tokens"],
         last_ingested_at=datetime.fromisoformat(row["last_ingested"]) if row["last_ingested"] else None,
     )
 

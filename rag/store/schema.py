@@ -116,4 +116,6 @@ MIGRATIONS = (
     Migration(5, "collections.description", (
         "ALTER TABLE collections ADD COLUMN description TEXT NOT NULL DEFAULT ''",
     )),
+    # A collection's own chunk size (NULL: the server's), part of its documents' config hash.
+    Migration(6, "collections.chunk_max_tokens", ("ALTER TABLE collections ADD COLUMN chunk_max_tokens INTEGER",)),
 )

@@ -280,3 +280,23 @@ def test_the_schema_documents_every_new_route(client: TestClient) -> None:
     assert {"limit", "cursor", "sort", "order", "name_prefix", "metadata", "source"} <= listing
     upload = paths["/collections/{name}/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert upload["schema"]
+
+
+def test_a_collection_with_a_chunk_size_of_its_own(client: TestClient, runtime: Runtime) -> None:
+    long = docs.markdown("Fleet", {"Servicing": " ".join(
+        f"Van {i} of the Harwick fleet is serviced every {30 + i} days at the Oldbridge garage." for i in range(12))})
+    r = client.post("/collections", json={"name": "small-chunks", "chunk_max_tokens": 48})
+    assert r.status_code == 201 and r.json()["chunk_max_tokens"] == 48
+    assert client.post("/collections", json={"name": "huge-chunks", "chunk_max_tokens": 100_000}).status_code == 400
+    small = _upload(client, "small-chunks", {"fleet.md": long}).json()["files"][0]
+    default = _upload(client, "default-chunks", {"fleet.md": long}).json()["files"][0]
+    assert small["chunks"] > default["chunks"]
+    chunks = client.get(f"/collections/small-chunks/documents/{small['document_id']}/chunks").json()["chunks"]
+    assert all(runtime.embedder.count_tokens(c["text"]) <= 48 for c in chunks)
+    # The size is part of the config hash: the same bytes elsewhere are other documents' settings.
+    assert (runtime.store.document_config_hash(small["document_id"])
+            != runtime.store.document_config_hash(default["document_id"]))
+    again = _upload(client, "small-chunks", {"fleet.md": long}).json()["files"][0]
+    assert again["status"] == "unchanged"
+    hits = _search(client, "small-chunks", "How often is van 7 serviced?")
+    assert "37 days" in hits[0]["text"]

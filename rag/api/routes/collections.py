@@ -11,6 +11,7 @@ from rag.api.deps import (
     CollectionName,
     IngestorDep,
     PrincipalDep,
+    RuntimeDep,
     StoreDep,
     WritableCollection,
     collection_name,
@@ -18,7 +19,7 @@ from rag.api.deps import (
 )
 from rag.api.errors import BODY, KEYED, errors
 from rag.api.schemas import CollectionIn, CollectionOut, CollectionPatch, CollectionsOut
-from rag.errors import Forbidden
+from rag.errors import Forbidden, InvalidInput
 from rag.store.paging import PageRequest
 
 router = APIRouter(tags=["collections"], responses=KEYED)
@@ -38,13 +39,18 @@ def list_collections(catalog: CatalogDep, principal: PrincipalDep, page: Collect
 
 @router.post("/collections", response_model=CollectionOut, status_code=201,
              responses={**BODY, **errors(400, 403, 409)})
-def create_collection(body: CollectionIn, catalog: CatalogDep, principal: PrincipalDep) -> CollectionOut:
+def create_collection(body: CollectionIn, catalog: CatalogDep, principal: PrincipalDep,
+                      runtime: RuntimeDep) -> CollectionOut:
     """Create an empty collection with a description; 409 if the name is taken. (Uploading
     into a name that does not exist also creates the collection, without a description.)"""
     name = collection_name(body.name)
     if not principal.can("write", name):
         raise Forbidden(f"this key may not write collection {name!r}; it needs the scope write:{name}")
-    return CollectionOut.model_validate(catalog.create_collection(name, body.description))
+    largest = runtime.ingestor.chunker.config.max_tokens
+    if body.chunk_max_tokens is not None and body.chunk_max_tokens > largest:
+        raise InvalidInput(f"chunk_max_tokens is {body.chunk_max_tokens}; this server's chunks hold at most "
+                           f"{largest} tokens (RAG_CHUNKING__MAX_TOKENS and the embedding model's limit)")
+    return CollectionOut.model_validate(catalog.create_collection(name, body.description, body.chunk_max_tokens))
 
 
 @router.get("/collections/{name}", response_model=CollectionOut, responses=errors(400, 404))
