@@ -76,6 +76,10 @@ class Catalog:
                 raise NotFound(f"collection {name!r} does not exist", "collection")
         return self.store.get_collection(name)
 
+    def collection_names(self) -> list[str]:
+        """Every collection's name, without counting its documents and chunks."""
+        return [r[0] for r in self.store.connection().execute("SELECT name FROM collections ORDER BY name")]
+
     def collections_page(self, request: PageRequest, names: set[str] | None = None) -> Page[CollectionInfo]:
         """Collections in the requested order; `names` (when given) restricts to those a key may read."""
         after, order, args = COLLECTION_SORTS.clause(request)

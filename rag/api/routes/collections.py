@@ -30,8 +30,7 @@ CollectionPage = Annotated[PageRequest, Depends(paging(("name", "created_at"), "
 @router.get("/collections", response_model=CollectionsOut, responses=errors(400, 422))
 def list_collections(catalog: CatalogDep, principal: PrincipalDep, page: CollectionPage) -> CollectionsOut:
     """The collections this key may read, a page at a time, with their counts and sizes."""
-    names = None if principal.admin else {c.name for c in catalog.store.list_collections()
-                                          if principal.can("read", c.name)}
+    names = None if principal.admin else {n for n in catalog.collection_names() if principal.can("read", n)}
     got = catalog.collections_page(page, names)
     return CollectionsOut(collections=[CollectionOut.model_validate(c) for c in got.items],
                           next_cursor=got.next_cursor)
