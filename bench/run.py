@@ -7,7 +7,8 @@ first run (bench/peers.py). The Python documentation pages come from Debian's
 python3.11-doc package, fetched with `apt-get download` and unpacked under data/bench.
 
     .venv/bin/python bench/run.py [--sizes 10000,100000,1000000] [--pages 60] [--skip-peers]
-    .venv/bin/python bench/run.py --only-answers | --only-retrieval | --only-engine   (one section, merged)
+    .venv/bin/python bench/run.py --only-answers | --only-retrieval | --only-engine | --only-workers
+                                                                          (one section, merged)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from bench.generation import (  # noqa: E402
 from bench.ingestion import bench_ingest, python_docs  # noqa: E402
 from bench.report import rerender, write_reports  # noqa: E402
 from bench.retrieval import bench_ann, bench_faiss_threads, bench_retrieval  # noqa: E402
+from bench.workers import bench_workers  # noqa: E402
 from lab.evaluation import Dataset  # noqa: E402
 from rag.bootstrap import build_runtime  # noqa: E402
 from rag.config import IngestSettings, Settings  # noqa: E402
@@ -146,6 +148,26 @@ def rerun_engine(questions_n: int, command: str) -> None:
     write_reports(details, payload["command"])
 
 
+def rerun_workers(pages_n: int, command: str) -> None:
+    """Measure only the ingestion workers section and merge it into BENCHMARKS.json."""
+    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
+    details = payload["details"]
+    details["workers"] = bench_workers(python_docs(pages_n), _model_cache())
+    details["workers_command"] = command
+    print(f"  {json.dumps(details['workers'])}", flush=True)
+    write_reports(details, payload["command"])
+
+
+def _model_cache() -> Path:
+    # The converted models (ONNX export, float16 GGUF) of a runtime built once, shared by the
+    # processes the workers section starts.
+    data = WORK / "data-models"
+    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False), load_llm=False)
+    runtime.parser.close()
+    runtime.store.close()
+    return Settings(data_dir=data).model_cache_dir
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="synthetic collection sizes (chunks)")
@@ -162,6 +184,8 @@ def main() -> None:
                         help="measure only the answers section (--answers questions) and merge it into BENCHMARKS.json")
     parser.add_argument("--only-engine", action="store_true",
                         help="measure only the engine backend's overhead (--answers questions) and merge it")
+    parser.add_argument("--only-workers", action="store_true",
+                        help="measure only the ingestion workers (--pages pages) and merge it")
     args = parser.parse_args()
     if args.rerender:
         rerender()
@@ -172,6 +196,9 @@ def main() -> None:
         return
     if args.only_engine:
         rerun_engine(args.answers, command)
+        return
+    if args.only_workers:
+        rerun_workers(args.pages, command)
         return
     if args.only_retrieval:
         rerun_retrieval([int(x) for x in args.sizes.split(",")], args.queries, command)
@@ -232,6 +259,7 @@ def main() -> None:
         results["concurrent"] = step("answers (8 concurrent clients)", bench_concurrent, server, questions, 8)
     finally:
         server.stop()
+    results["workers"] = step("ingestion workers", bench_workers, pages, settings.model_cache_dir)
     results["faiss_threads"] = step("faiss threads", bench_faiss_threads)
     results["ann"] = step("ann", bench_ann, args.ann_size)
     results["retrieval"] = step("retrieval", retrieval_tables, runtime, [int(s) for s in args.sizes.split(",")],

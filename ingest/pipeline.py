@@ -80,6 +80,20 @@ def config_hash(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class IngestEvents(Protocol):
+    """What ingest_many reports as it goes (an upload job records it per file)."""
+
+    def parsing(self, index: int) -> None:
+        """File `index` is being parsed and chunked."""
+
+    def embedding(self, indices: list[int]) -> None:
+        """These files are parsed and wait for (or are in) the next embedding batch."""
+
+    def resolved(self, outcomes: list[tuple[int, "FileOutcome"]]) -> None:
+        """These files are done (committed, unchanged or failed). May raise to stop the
+        ingestion after this point: what was committed stays whole, nothing else is written."""
+
+
 class Parser(Protocol):
     """Turns a file's bytes into text elements (ingest.isolation.IsolatedParser in the service)."""
 
@@ -93,7 +107,7 @@ class Ingestor:
     def __init__(self, store: Store, indexes: VectorIndexes, embedder: Embedder,
                  chunker: Chunker, config_hash: str, files_dir: Path, parser: Parser,
                  max_text_chars: int = 2_000_000, prepare_threads: int = 1,
-                 hash_parts: dict[str, Any] | None = None):
+                 hash_parts: dict[str, Any] | None = None, embed_concurrency: int = 1):
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
@@ -114,6 +128,9 @@ class Ingestor:
         # Writing an original and removing one no document holds any more take turns, so a
         # collection's deletion cannot remove bytes an upload has just counted on.
         self._originals = threading.Lock()
+        # Embedding calls at once in this process, however many jobs run: concurrent encodes
+        # on the same cores slow each other down (RAG_WORKERS__EMBED_CONCURRENCY).
+        self._embed_slots = threading.Semaphore(max(1, embed_concurrency))
 
     def chunking(self, collection: str) -> tuple[Chunker, str]:
         """The chunker and config hash of a collection: the server's, or those of the chunk
@@ -139,7 +156,7 @@ class Ingestor:
 
     def ingest_many(self, collection: str, files: Sequence[IncomingFile],
                     progress: Callable[[int], None] | None = None,
-                    batch_chunks: int = 512) -> list[FileOutcome]:
+                    batch_chunks: int = 512, events: IngestEvents | None = None) -> list[FileOutcome]:
         """Ingest files in order; returns one outcome per file.
 
         Files are parsed and chunked in helper threads (`prepare_threads` at a time, results
@@ -161,6 +178,11 @@ class Ingestor:
                     continue
             return False
 
+        def prepare(i: int, file: IncomingFile) -> "FileOutcome | _Prepared":
+            if events:
+                events.parsing(i)
+            return self._prepare(collection, file)
+
         def prepared_in_order() -> Iterator[tuple[int, "FileOutcome | _Prepared"]]:
             # A small window of files in flight: parallel parsing without reading ahead of
             # the embedder by more than a few files.
@@ -168,7 +190,7 @@ class Ingestor:
             with ThreadPoolExecutor(self.prepare_threads, thread_name_prefix="ingest-parse") as pool:
                 try:
                     for i, file in enumerate(files):
-                        window.append(pool.submit(self._prepare, collection, file))
+                        window.append(pool.submit(prepare, i, file))
                         if len(window) > 2 * self.prepare_threads:
                             yield i - len(window) + 1, window.popleft().result()
                     first = len(files) - len(window)
@@ -191,6 +213,8 @@ class Ingestor:
                         continue
                     pending.append((i, prepared))
                     pending_chunks += len(prepared.drafts)
+                    if events:
+                        events.embedding([i])
                     if pending_chunks >= batch_chunks:
                         if not hand_over(("commit", pending)):
                             return
@@ -216,6 +240,8 @@ class Ingestor:
                 done += len(resolved)
                 if progress:
                     progress(done)
+                if events:
+                    events.resolved(resolved)
         finally:
             stop.set()  # the helper stops at its next file if this thread failed
             producer.join()
@@ -254,7 +280,8 @@ class Ingestor:
 
     def _commit(self, collection: str, batch: list[tuple[int, "_Prepared"]]) -> list[tuple[int, FileOutcome]]:
         texts = [d.text for _, p in batch for d in p.drafts]
-        vectors = self.embedder.embed_documents(texts)
+        with self._embed_slots:
+            vectors = self.embedder.embed_documents(texts)
         for _, p in batch:
             self._keep_original(p.content_hash, p.file.data)
         chash = self.chunking(collection)[1]
@@ -341,6 +368,13 @@ class Ingestor:
         unchanged = (doc is not None and doc.content_hash == content_hash
                      and self.store.document_config_hash(doc.id) == config)
         return doc, unchanged
+
+    def keep_original(self, data: bytes) -> str:
+        """Store the bytes as an original (before an upload job that reads them is queued)
+        and return their SHA-256; StorageFull (507) when the disk is full."""
+        content_hash = hashlib.sha256(data).hexdigest()
+        self._keep_original(content_hash, data)
+        return content_hash
 
     def _keep_original(self, content_hash: str, data: bytes) -> None:
         # Originals are stored content-addressed under generated names (never the upload's

@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta, timezone
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from ingest.heartbeat import Heartbeat
+from ingest.leader import Leadership
 from ingest.sync import Syncer
+from ingest.uploads import Uploads
 from rag.clock import utc_now
 from rag.errors import InvalidInput
-from rag.store.jobs import Job, JobStore
+from rag.store.jobs import FILE_JOBS, Job, JobStore
 from rag.store.sources import Source, SourceStore
 
 log = logging.getLogger(__name__)
@@ -37,14 +40,25 @@ def parse_cron(expression: str) -> CronTrigger:
         raise InvalidInput(f"invalid cron expression {expression!r}: {exc}") from exc
 
 
-class JobRunner:
-    """One worker thread that runs queued sync jobs in order, beating their heartbeat."""
+class Dispatcher(Protocol):
+    """Where a queued job is announced: the in-process runner, or a queue of workers."""
 
-    def __init__(self, jobs: JobStore, syncer: Syncer, lease: timedelta, heartbeat_s: float | None = None):
+    def submitted(self, job: Job) -> None:
+        """A job was queued (committed); make sure someone runs it."""
+
+
+class JobRunner:
+    """Runs jobs (syncs, uploads, re-embeddings), beating their heartbeat: one worker thread
+    that takes queued jobs in order (the embedded default), or `execute` called by a Celery
+    worker (ingest.queue)."""
+
+    def __init__(self, jobs: JobStore, syncer: Syncer, lease: timedelta, heartbeat_s: float | None = None,
+                 uploads: Uploads | None = None):
         """A running job whose heartbeat is older than `lease` counts as dead; the heartbeat beats
         every `heartbeat_s` (default: a quarter of the lease, at least 0.2 s)."""
         self.jobs = jobs
         self.syncer = syncer
+        self.uploads = uploads
         self.lease = lease
         self.heartbeat_s = heartbeat_s or max(lease.total_seconds() / 4, 0.2)
         self._wake = threading.Event()
@@ -52,12 +66,20 @@ class JobRunner:
         self._thread: threading.Thread | None = None
 
     def recover(self) -> list[tuple[Job, Job | None]]:
-        """Fail jobs whose process died and queue their retries."""
+        """Requeue file jobs whose process died (resumed), fail dead syncs and queue their retries."""
         recovered = self.jobs.recover_stale(self.lease)
         for failed, retry in recovered:
-            log.warning("job %s was left running by a dead process; failed%s", failed.id,
-                        f", retried as {retry.id}" if retry else "")
+            if retry is not None and retry.id == failed.id:
+                log.warning("job %s was left running by a dead process; queued again (attempt %d)",
+                            failed.id, failed.attempts)
+            else:
+                log.warning("job %s was left running by a dead process; failed%s", failed.id,
+                            f", retried as {retry.id}" if retry else "")
         return recovered
+
+    def submitted(self, job: Job) -> None:
+        """A job was queued: wake the worker thread (the in-process Dispatcher)."""
+        self.wake()
 
     def start(self) -> None:
         """Recover stale jobs, then start the worker thread (a daemon)."""
@@ -97,8 +119,21 @@ class JobRunner:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
 
+    def execute(self, job_id: str) -> Job | None:
+        """Claim this job and run it here (a queue worker); None if it is not queued any more:
+        another worker has it, it ended, or it was cancelled (a duplicate delivery)."""
+        job = self.jobs.claim(job_id)
+        if job is None:
+            return None
+        log.info("claimed job %s (%s into %r, attempt %d): running it here", job.id, job.kind, job.collection,
+                 job.attempts)
+        return self._run(job)
+
     def _run(self, job: Job) -> Job:
         try:
+            if job.kind in FILE_JOBS and self.uploads is not None:
+                self.uploads.run(job)
+                return self.jobs.get(job.id)
             if job.kind != "sync":
                 return self.jobs.finish(job.id, "failed", f"job kind {job.kind!r} cannot be run")
             with Heartbeat(self.jobs, job.id, self.heartbeat_s):
@@ -109,15 +144,28 @@ class JobRunner:
 
 
 class Scheduler:
-    """Cron schedules from the sources table; a firing enqueues a sync (coalesced)."""
+    """Cron schedules from the sources table; a firing enqueues a sync (coalesced). Only the
+    replica holding `leadership` installs them (ingest.leader), so a tick is enqueued once."""
 
-    def __init__(self, sources: SourceStore, jobs: JobStore, runner: JobRunner):
-        """Schedules come from `sources`; a firing queues a job in `jobs` and wakes `runner`."""
+    def __init__(self, sources: SourceStore, jobs: JobStore, dispatch: Dispatcher,
+                 leadership: Leadership | None = None, check_s: float = 5.0):
+        """Schedules come from `sources`; a firing queues a job in `jobs` and tells `dispatch`.
+        Leadership is checked (and the sources re-read) every `check_s` s; None: always lead."""
         self.sources = sources
         self.jobs = jobs
-        self.runner = runner
+        self.dispatch = dispatch
+        self.leadership = leadership
+        self.check_s = check_s
+        self.leading = False
         self._aps = BackgroundScheduler(timezone=timezone.utc)
         quiet_apscheduler()
+
+    @property
+    def role(self) -> str:
+        """"leader" when this process runs the schedules, else "standby" (or "stopped")."""
+        if not self._aps.running:
+            return "stopped"
+        return "leader" if self.leading else "standby"
 
     def enqueue(self, source_id: str) -> Job:
         """Queue a sync unless one is queued or running for this source (one at a time, decided
@@ -126,18 +174,39 @@ class Scheduler:
         job, created = self.jobs.enqueue_sync(source.collection, source.id)
         if created:
             log.info("sync %s of source %s (%s) queued", job.id, source.id, source.path)
-            self.runner.wake()
+            self.dispatch.submitted(job)
         return job
 
     def start(self) -> None:
-        """Install every source's schedule, queue one sync for runs missed while down, and re-read
-        the sources table every 5 s."""
-        for source in self.sources.list():
-            self.refresh(source)
-            self._catch_up(source)
-        # Sources added or changed by another process (`rag sources add`) are picked up here.
-        self._aps.add_job(self.reload, "interval", seconds=5, id="__reload__", coalesce=True, max_instances=1)
+        """Take the lead if it is free (then install every source's schedule and queue one sync
+        for runs missed while down), and check again every `check_s` s: a standby takes over
+        when the leader's process dies; the leader re-reads the sources table."""
+        self._aps.add_job(self.check, "interval", seconds=self.check_s, id="__reload__", coalesce=True,
+                          max_instances=1)
+        self.check()
         self._aps.start()
+
+    def check(self) -> None:
+        """Follow the lock: take it if free, give the schedules up if it was lost, reload if held."""
+        if self.leadership is None:
+            self.leading = True
+        elif self.leading and not self.leadership.held():
+            log.warning("this replica lost the scheduler lock; another replica runs the schedules now")
+            self.leading = False
+            for job in self._aps.get_jobs():
+                if job.id != "__reload__":
+                    job.remove()
+            return
+        elif not self.leading:
+            if not self.leadership.acquire():
+                return
+            log.info("this replica runs the cron schedules (it holds the scheduler lock)")
+            self.leading = True
+            for source in self.sources.list():
+                self.refresh(source)
+                self._catch_up(source)
+            return
+        self.reload()
 
     def reload(self) -> None:
         """Make the installed schedules match the sources table."""
@@ -155,9 +224,12 @@ class Scheduler:
                 self.forget(source.id)
 
     def stop(self) -> None:
-        """Shut the cron scheduler down without waiting for a firing in progress."""
+        """Shut the cron scheduler down without waiting for a firing in progress; let the lock go."""
         if self._aps.running:
             self._aps.shutdown(wait=False)
+        if self.leadership is not None:
+            self.leadership.release()
+        self.leading = False
 
     def refresh(self, source: Source) -> None:
         """(Re)install or remove the schedule of a source after it was added or changed."""

@@ -10,9 +10,11 @@ import faiss
 
 from ingest.chunking import Chunker, ChunkerConfig
 from ingest.isolation import IsolatedParser, ParseLimits
+from ingest.leader import make_leadership
 from ingest.pipeline import FileOutcome, IncomingFile, Ingestor, config_hash
-from ingest.scheduler import JobRunner, Scheduler
+from ingest.scheduler import Dispatcher, JobRunner, Scheduler
 from ingest.sync import Syncer
+from ingest.uploads import Uploads
 from rag import faults
 from rag.answer.reader import Reader
 from rag.answer.service import AskOptions, RagService
@@ -59,13 +61,26 @@ class Runtime:
     keys: KeyStore
     parser: IsolatedParser
     follower: Follower
+    # Where queued jobs go: `runner` (in-process, the default) or the Celery workers.
+    dispatcher: Dispatcher
     reranker: Reranker | None = None  # None: RAG_RERANK__MODEL=none
 
+    @property
+    def uploads(self) -> Uploads:
+        """The upload use case on this runtime's jobs and ingestor."""
+        return Uploads(self.jobs, self.ingestor, heartbeat_s=self.settings.job_lease_s / 4)
+
     def start_background(self) -> None:
-        """Start the job runner, the cron scheduler and the index follower (the API does;
-        one-shot CLI commands don't)."""
+        """Start the index follower, the job runner (unless workers run the jobs: then the
+        jobs queued before a restart are sent to them again) and the cron scheduler (the
+        API does; one-shot CLI commands don't)."""
         self.follower.start()
-        self.runner.start()
+        if self.dispatcher is self.runner:
+            self.runner.start()
+        else:
+            resend = getattr(self.dispatcher, "resubmit_queued", None)
+            if resend is not None:
+                resend(self.jobs)
         self.scheduler.start()
 
     def stop_background(self) -> None:
@@ -112,6 +127,7 @@ def build_runtime(
         config_hash(parser=PARSER_VERSION, chunker=chunker_config, embedder=_embedder_key(settings)),
         settings.files_dir, parser, settings.ingest.max_text_chars, settings.ingest.parse_workers,
         hash_parts={"parser": PARSER_VERSION, "embedder": _embedder_key(settings)},
+        embed_concurrency=settings.workers.embed_concurrency,
     )
     # Resolving the LLM may convert a GGUF (~20 s): only done when the LLM is wanted.
     if generator is None:
@@ -136,12 +152,25 @@ def build_runtime(
         reader = Reader(reranker, embedder, r.reader_units, r.evidence_margin, r.evidence_floor)
     service = RagService(retriever, generator, options, embedder, reader)
     jobs, sources = JobStore(store), SourceStore(store)
-    runner = JobRunner(jobs, Syncer(ingestor, sources, jobs, settings.ingest.sync_batch_files,
-                                    int(settings.ingest.sync_batch_mb * 1024 * 1024)), timedelta(seconds=settings.job_lease_s))
-    scheduler = Scheduler(sources, jobs, runner)
+    syncer = Syncer(ingestor, sources, jobs, settings.ingest.sync_batch_files,
+                    int(settings.ingest.sync_batch_mb * 1024 * 1024))
+    runner = JobRunner(jobs, syncer, timedelta(seconds=settings.job_lease_s),
+                       uploads=Uploads(jobs, ingestor, heartbeat_s=settings.job_lease_s / 4))
+    dispatcher = make_dispatcher(settings, runner)
+    scheduler = Scheduler(sources, jobs, dispatcher, make_leadership(store, settings.data_dir))
     return Runtime(settings, store, embedder, indexes, ingestor, service, generator, states,
                    jobs, sources, runner, scheduler, KeyStore(store), parser,
-                   Follower(store, indexes, settings.replica.poll_s), reranker)
+                   Follower(store, indexes, settings.replica.poll_s), dispatcher, reranker)
+
+
+def make_dispatcher(settings: Settings, runner: JobRunner) -> Dispatcher:
+    """The Celery workers when RAG_QUEUE_URL is set, else the in-process runner."""
+    if settings.queue_url is None:
+        return runner
+    from ingest.queue import CeleryDispatcher, make_celery  # Celery only when a queue is configured
+
+    return CeleryDispatcher(make_celery(settings.queue_url.get_secret_value(),
+                                        settings.workers.visibility_timeout_s))
 
 
 def index_policy(settings: Settings) -> IndexPolicy:

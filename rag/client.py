@@ -172,10 +172,11 @@ class Client:
 
     def upload(self, collection: str, files: Sequence[Upload],
                progress: Callable[[int], None] | None = None, metadata: Json | None = None,
-               file_metadata: dict[str, Json] | None = None) -> Json:
+               file_metadata: dict[str, Json] | None = None, wait: bool = True) -> Json:
         """Upload files in one request; `progress(n)` is called with each n bytes sent.
         `metadata` goes on every file, `file_metadata` (by file name) on one each.
-        The answer holds the job id and each file's outcome."""
+        With `wait` the answer holds the job id and each file's outcome; without, the upload is
+        queued and the answer (202) holds the job id: follow it with `job_events`."""
         form = {k: json.dumps(v) for k, v in (("metadata", metadata), ("file_metadata", file_metadata))
                 if v is not None}
         report = progress or (lambda n: None)
@@ -183,7 +184,8 @@ class Client:
         try:
             parts = [("files", (f.name, handle, mimetypes.guess_type(f.name)[0] or "application/octet-stream"))
                      for f, handle in zip(files, opened)]
-            return self._json("POST", f"/collections/{collection}/documents", files=parts, data=form)
+            return self._json("POST", f"/collections/{collection}/documents" + ("?wait=true" if wait else ""),
+                              files=parts, data=form)
         finally:
             for handle in opened:
                 handle.close()
@@ -237,6 +239,23 @@ class Client:
     def job(self, job_id: str) -> Json:
         """One job."""
         return self._json("GET", f"/jobs/{job_id}")
+
+    def job_events(self, job_id: str) -> Iterator[Json]:
+        """The job at every change (Server-Sent Events), until it has ended."""
+        try:
+            with self._http.stream("GET", f"/jobs/{job_id}/events", timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                data: list[str] = []
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line.strip() and data:
+                        yield json.loads("\n".join(data))
+                        data = []
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
 
     def cancel_job(self, job_id: str) -> Json:
         """Cancel a job (queued: at once; running: after its current batch); the job."""

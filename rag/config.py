@@ -229,6 +229,24 @@ class ReplicaSettings(BaseModel):
     poll_s: float = Field(2.0, gt=0, le=3600)
 
 
+class WorkerSettings(BaseModel):
+    """Ingestion workers on a queue (RAG_QUEUE_URL): `rag worker` processes on Celery."""
+
+    # Jobs one worker runs at once (Celery threads); 1 runs them one after another.
+    concurrency: int = Field(1, ge=1, le=32)
+    # Embedding calls at once per process, whatever the number of jobs: concurrent encodes on
+    # the same cores only slow each other down.
+    embed_concurrency: int = Field(1, ge=1, le=32)
+    # A message taken by a worker that never acknowledged it goes back to the queue after
+    # this long (Redis visibility timeout); longer than the longest parse, because a job is
+    # acknowledged only when it ends. A dead worker's job is resumed sooner than that: its
+    # heartbeat stops, and after RAG_JOB_LEASE_S another worker queues it again.
+    visibility_timeout_s: float = Field(7200.0, gt=0)
+    # How often a worker looks for jobs whose worker died, and for queued jobs whose message
+    # was lost (the API stopped between committing a job and sending it).
+    sweep_s: float = Field(10.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything configurable; read from the environment once, passed down explicitly."""
 
@@ -254,6 +272,10 @@ class Settings(BaseSettings):
     samples_collection: str = "samples"
     # Scheduled syncs and the background job runner (off for one-shot CLI commands).
     run_jobs: bool = True
+    # A Celery broker (redis://127.0.0.1:6379/0): uploads, syncs and re-embeddings are run by
+    # `rag worker` processes instead of a thread of the API. Unset: in-process (the embedded
+    # default). A secret: it may hold a password.
+    queue_url: SecretStr | None = None
     # A job whose heartbeat is older than this is treated as dead on start.
     job_lease_s: float = Field(60.0, gt=0)
     # On SIGTERM, how long requests in flight (uploads, streamed answers) and the job in hand
@@ -271,6 +293,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     limits: LimitSettings = LimitSettings()
     replica: ReplicaSettings = ReplicaSettings()
+    workers: WorkerSettings = WorkerSettings()
 
     @property
     def db_path(self) -> Path:

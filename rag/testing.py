@@ -11,6 +11,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -81,39 +82,72 @@ class EchoGenerator:
             yield word if i == 0 else " " + word
 
 
-class FailingIngestor:
+class _Originals:
+    """Original bytes kept by content hash in a temporary folder, as the real ingestor keeps
+    them: upload jobs store them before queueing and read them back when they run."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.files_dir = Path(tempfile.mkdtemp(prefix="groundwork-originals-"))
+
+    def keep_original(self, data: bytes) -> str:
+        """Store the bytes under their SHA-256 and return it."""
+        import hashlib
+
+        content_hash = hashlib.sha256(data).hexdigest()
+        path = self.original_path(content_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return content_hash
+
+    def original_path(self, content_hash: str) -> Path:
+        """Where the original with this hash is kept."""
+        return self.files_dir / content_hash[:2] / content_hash
+
+    def generation(self, collection: str) -> int | None:
+        """Nothing was stored: no generation."""
+        return None
+
+
+class FailingIngestor(_Originals):
     """An ingestor whose every batch raises `error` after reporting some progress: for tests
     of the job bookkeeping around ingestion (the job must still end)."""
 
     def __init__(self, error: Exception):
+        super().__init__()
         self.error = error
 
-    def ingest_many(self, collection: str, files, progress=None, batch_chunks: int = 512):
+    def ingest_many(self, collection: str, files, progress=None, batch_chunks: int = 512, events=None):
         """Report one file done, then fail."""
+        from ingest.pipeline import FileOutcome
+
         if progress is not None:
             progress(1)
+        if events is not None:
+            events.resolved([(0, FileOutcome(files[0].name, "added", chunks=1))])
         raise self.error
 
 
-class SlowIngestor:
+class SlowIngestor(_Originals):
     """An ingestor that takes `seconds` per batch without reporting progress, like one large
     PDF being parsed: for tests of the heartbeat that keeps such a job alive."""
 
     def __init__(self, seconds: float):
+        super().__init__()
         self.seconds = seconds
 
-    def ingest_many(self, collection: str, files, progress=None, batch_chunks: int = 512):
+    def ingest_many(self, collection: str, files, progress=None, batch_chunks: int = 512, events=None):
         """Sleep, then report every file unchanged."""
         import time
 
         from ingest.pipeline import FileOutcome
 
         time.sleep(self.seconds)
-        return [FileOutcome(f.name, "unchanged") for f in files]
-
-    def generation(self, collection: str) -> int | None:
-        """Nothing was stored: no generation."""
-        return None
+        outcomes = [FileOutcome(f.name, "unchanged") for f in files]
+        if events is not None:
+            events.resolved(list(enumerate(outcomes)))
+        return outcomes
 
 
 class ScriptedEngine:

@@ -84,7 +84,8 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
 
-    def upload(self, collection: str, files: dict[str, bytes], timeout: float = 120) -> tuple[int, dict]:
+    def upload(self, collection: str, files: dict[str, bytes], timeout: float = 120,
+               wait: bool = True) -> tuple[int, dict]:
         boundary = uuid.uuid4().hex
         parts = []
         for name, data in files.items():
@@ -92,7 +93,7 @@ class Server:
                          f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
                          + data + b"\r\n")
         body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-        req = urllib.request.Request(f"{self.base}/collections/{collection}/documents", data=body, method="POST",
+        req = urllib.request.Request(f"{self.base}/collections/{collection}/documents" + ("?wait=true" if wait else ""), data=body, method="POST",
                                      headers={"content-type": f"multipart/form-data; boundary={boundary}"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -120,3 +121,44 @@ class Server:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+
+
+class Worker:
+    """A `rag worker` process."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]):
+        self.data_dir, self.env = data_dir, env
+        self.log_path = data_dir.parent / f"worker-{data_dir.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Worker":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "worker"], cwd=ROOT,
+                                     env={**os.environ, "RAG_DATA_DIR": str(self.data_dir), **self.env},
+                                     stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, self.log()[-4000:]
+            if " ready." in self.log():
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"worker did not start:\n{self.log()[-4000:]}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -313,11 +313,29 @@ class SourcesOut(BaseModel):
     next_cursor: str | None = _next()
 
 
+class JobFileOut(DomainOut):
+    """One file of an upload job and its stage: queued, parsing, embedding, then indexed,
+    unchanged, failed (with the reason) or cancelled."""
+
+    name: str
+    stage: str
+    status: str | None = Field(None, description="added | updated | unchanged | failed, once done")
+    document_id: str | None = None
+    version: int | None = None
+    chunks: int = 0
+    size: int
+    reason: str | None = None
+    note: str | None = None
+
+
 class JobOut(DomainOut):
-    """A sync or upload job. `state` is queued, running, succeeded, failed or cancelled; `counts`
-    holds files added, updated, unchanged, deleted and failed; `errors` lists each failed file
-    with the reason; `progress` is files done of `total` (null until known). `retry_of` is the
-    job this one retries after its process died."""
+    """A sync, upload or re-embedding job. `state` is queued, running, succeeded, failed or
+    cancelled; `counts` holds files added, updated, unchanged, deleted and failed; `errors`
+    lists each failed file with the reason; `progress` is files done of `total` (null until
+    known), `rate` files per second so far and `eta_s` the seconds left at that rate. `retry_of`
+    is the sync this one retries after its process died; `attempts` counts the runs of an
+    upload (one resumed after its worker died has 2). `files` (GET /jobs/{id} of an upload)
+    gives each file's stage."""
 
     id: str
     kind: str
@@ -334,6 +352,22 @@ class JobOut(DomainOut):
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    attempts: int = 1
+    rate: float | None = Field(None, description="files per second since the job started")
+    eta_s: float | None = Field(None, description="seconds left at the current rate (running jobs)")
+    files: list[JobFileOut] | None = None
+
+
+class UploadAcceptedOut(BaseModel):
+    """An upload stored and queued (202): the originals are on disk and the job is committed,
+    so it survives a restart. Follow it at `status_url` or as Server-Sent Events at `events_url`."""
+
+    collection: str
+    job_id: str
+    state: str
+    files: list[JobFileOut]
+    status_url: str
+    events_url: str
 
 
 class JobsOut(BaseModel):

@@ -82,6 +82,15 @@ class CollectionHealth(BaseModel):
     index: IndexHealth
 
 
+class JobsHealth(BaseModel):
+    """Who runs jobs here: `runner` is "in-process" or "queue" (Celery workers, RAG_QUEUE_URL);
+    `scheduler` is "leader" on the one replica that runs the cron schedules, "standby" on the
+    others (ingest.leader)."""
+
+    runner: str
+    scheduler: str
+
+
 class LivenessOut(BaseModel):
     """`status` is "ok" (HTTP 200) when every index matches the store and the models are
     loaded, "degraded" (HTTP 503) otherwise. Names nothing, so it needs no key."""
@@ -100,3 +109,4 @@ class HealthOut(BaseModel):
     data_dir: str | None
     store: str | None = None  # "sqlite:<path>" or "postgresql://user@host:port/db" (admin keys only)
     collections: list[CollectionHealth]
+    jobs: JobsHealth | None = None  # admin keys only

@@ -41,7 +41,8 @@ def session(url: str, api_key: str | None) -> Iterator[Client]:
 
 
 def ingest(url: str, api_key: str | None, paths: list[Path], collection: str, batch_mb: float) -> None:
-    """Upload files in batches with a byte progress bar; print each failure."""
+    """Upload files in batches with a byte progress bar (each batch answered 202 once
+    stored), then follow the jobs with a file progress bar; print each failure."""
     from tqdm import tqdm
 
     from ingest.local_files import find_files, group_batches
@@ -50,21 +51,35 @@ def ingest(url: str, api_key: str | None, paths: list[Path], collection: str, ba
     total = sum(f.path.stat().st_size for f in files)
     counts: dict[str, int] = {}
     failures: list[str] = []
-    with session(url, api_key) as gw, tqdm(total=total, unit="B", unit_scale=True,
-                                           desc=f"uploading to {collection}") as bar:
-        for batch in group_batches(files, int(batch_mb * 1024 * 1024), FILES_PER_REQUEST):
-            try:
-                results = gw.upload(collection, [Upload(f.path, f.name) for f in batch], progress=bar.update)["files"]
-            except ApiError as exc:
-                if exc.code not in REFUSED_FILE:
-                    raise
-                # The server refuses a whole request for one bad file; send them one by one so
-                # that file fails alone and its neighbours are stored.
-                results = [_upload_one(gw, collection, f) for f in batch]
-            for result in results:
-                counts[result["status"]] = counts.get(result["status"], 0) + 1
-                if result["status"] == "failed":
-                    failures.append(f"  {result['name']}: {result.get('reason')}")
+
+    def tally(results: list[dict[str, Any]]) -> None:
+        for result in results:
+            status = result.get("status") or result.get("stage") or "failed"
+            counts[status] = counts.get(status, 0) + 1
+            if status in ("failed", "cancelled"):
+                failures.append(f"  {result['name']}: {result.get('reason')}")
+
+    queued: list[tuple[str, int]] = []  # (job id, files)
+    with session(url, api_key) as gw:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=f"uploading to {collection}") as bar:
+            for batch in group_batches(files, int(batch_mb * 1024 * 1024), FILES_PER_REQUEST):
+                try:
+                    accepted = gw.upload(collection, [Upload(f.path, f.name) for f in batch], progress=bar.update,
+                                         wait=False)
+                    queued.append((accepted["job_id"], len(batch)))
+                except ApiError as exc:
+                    if exc.code not in REFUSED_FILE:
+                        raise
+                    # The server refuses a whole request for one bad file; send them one by one
+                    # so that file fails alone and its neighbours are stored.
+                    tally([_upload_one(gw, collection, f) for f in batch])
+        with tqdm(total=sum(n for _, n in queued), unit="file", desc=f"ingesting into {collection}") as bar:
+            for job_id, _ in queued:
+                base, job = bar.n, None
+                for job in gw.job_events(job_id):
+                    bar.update(base + int(job["progress"]["done"] or 0) - bar.n)
+                if job is not None:
+                    tally(job.get("files") or [])
     typer.echo(describe_counts(dict(sorted(counts.items())), "no files"))
     for line in failures:
         typer.echo(line, err=True)

@@ -101,3 +101,31 @@ def scheduler(data_dir: DataDir = None) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         runtime.stop_background()
+
+
+@app.command()
+def worker(concurrency: Annotated[int | None, typer.Option(
+               help="jobs run at once (RAG_WORKERS__CONCURRENCY, default 1)")] = None,
+           data_dir: DataDir = None) -> None:
+    """Run an ingestion worker on the queue at RAG_QUEUE_URL (Celery on Redis): it runs the
+    uploads, syncs and re-embeddings the API replicas queue, against the store at
+    RAG_DATABASE_URL. SIGTERM lets the job in hand finish; a worker killed mid-job has its
+    job resumed by another worker."""
+    from datetime import timedelta
+
+    from ingest.queue import CeleryDispatcher, Sweeper, make_celery, run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_for(data_dir)
+    if settings.queue_url is None or not settings.queue_url.get_secret_value():
+        raise typer.BadParameter("set RAG_QUEUE_URL (for example redis://127.0.0.1:6379/0): without a queue, "
+                                 "`rag serve` runs the jobs itself and no worker is needed")
+    _check_store(settings)
+    _check_engines(settings)
+    runtime = offline_runtime(data_dir)
+    runtime.follower.start()  # the worker's FAISS copy follows the other processes' writes
+    app_ = make_celery(settings.queue_url.get_secret_value(), settings.workers.visibility_timeout_s)
+    lease = timedelta(seconds=settings.job_lease_s)
+    sweeper = Sweeper(runtime.runner, CeleryDispatcher(app_), settings.workers.sweep_s,
+                      resend_after_s=max(lease.total_seconds(), 30.0))
+    run_worker(app_, runtime.runner, sweeper, concurrency or settings.workers.concurrency)

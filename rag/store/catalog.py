@@ -129,9 +129,14 @@ class Catalog:
         return Deleted(coll_id, documents, sorted(hashes - kept))
 
     def original_in_use(self, content_hash: str) -> bool:
-        """Whether any document (of any collection) holds these bytes."""
-        return self.store.connection().execute(
-            "SELECT 1 FROM documents WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone() is not None
+        """Whether any document (of any collection) holds these bytes, or an upload job that is
+        still queued or running will read them."""
+        conn = self.store.connection()
+        if conn.execute("SELECT 1 FROM documents WHERE content_hash = ? LIMIT 1", (content_hash,)).fetchone():
+            return True
+        return conn.execute(
+            "SELECT 1 FROM job_files f JOIN jobs j ON j.id = f.job_id WHERE f.content_hash = ? "
+            "AND j.state IN ('queued', 'running') LIMIT 1", (content_hash,)).fetchone() is not None
 
     # -- documents ---------------------------------------------------------------------
     def documents_page(self, collection: str, request: PageRequest,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from rag.clock import utc_iso, utc_now
 from rag.errors import InvalidInput, NotFound
@@ -51,6 +51,30 @@ MIGRATIONS = (
         """CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_sync ON jobs(source_id)
            WHERE kind = 'sync' AND state IN ('queued', 'running')""",
     )),
+    # Uploads answered 202 before they are ingested: each file of the job, with the content
+    # hash of its original (stored before the job row), its metadata and its stage, so a
+    # worker that dies mid-job leaves a job another worker resumes where it stopped.
+    Migration(7, "jobs: files of upload jobs, attempts", (
+        """CREATE TABLE IF NOT EXISTS job_files (
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            source TEXT NOT NULL DEFAULT 'upload',
+            metadata TEXT,                   -- JSON, or NULL: keep the document's own
+            stage TEXT NOT NULL DEFAULT 'queued',
+            status TEXT,                     -- added | updated | unchanged | failed (once done)
+            document_id TEXT,
+            version INTEGER,
+            chunks INTEGER NOT NULL DEFAULT 0,
+            reason TEXT,
+            note TEXT,
+            PRIMARY KEY (job_id, position)
+        )""",
+        """CREATE INDEX IF NOT EXISTS job_files_by_hash ON job_files(content_hash)""",
+        """ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1""",
+    )),
 )
 
 JOB_SORTS = Sorts({"created_at": "created_at", "state": "state"}, tie="id")
@@ -62,6 +86,13 @@ FINAL = ("succeeded", "failed", "cancelled")
 # Every UPDATE of `state` below says which states it may leave, so a late writer (a worker
 # whose job was declared dead, a second finish) changes nothing.
 COUNT_KEYS = ("added", "updated", "unchanged", "deleted", "failed")
+# Jobs that ingest a list of files held in job_files (uploads; re-embeddings of a collection).
+FILE_JOBS = ("upload", "reembed")
+# A file's stage: queued -> parsing -> embedding -> indexed | unchanged | failed (or cancelled).
+FILE_STAGES = ("queued", "parsing", "embedding", "indexed", "unchanged", "failed", "cancelled")
+FILE_DONE = ("indexed", "unchanged", "failed", "cancelled")
+# A file job whose worker died is resumed this many times in all before it fails.
+MAX_ATTEMPTS = 3
 
 
 def describe_counts(counts: Mapping[str, int], empty: str = "") -> str:
@@ -93,11 +124,62 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    attempts: int = 1
 
     @property
     def progress(self) -> dict[str, int | None]:
         """Files done of `total` (None until the total is known)."""
         return {"done": self.done, "total": self.total}
+
+    @property
+    def rate(self) -> float | None:
+        """Files per second since the job started (None before it started or did anything)."""
+        if self.started_at is None or not self.done:
+            return None
+        seconds = ((self.finished_at or utc_now()) - self.started_at).total_seconds()
+        return round(self.done / seconds, 3) if seconds > 0 else None
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the current rate while running (None when unknown or finished)."""
+        if self.state != "running" or self.total is None or not self.rate:
+            return None
+        return round(max(self.total - self.done, 0) / self.rate, 1)
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """One file of an upload job: where its original is, and how far it got."""
+
+    position: int
+    name: str
+    content_hash: str
+    size: int
+    source: str
+    metadata: dict[str, Any] | None
+    stage: str
+    status: str | None = None
+    document_id: str | None = None
+    version: int | None = None
+    chunks: int = 0
+    reason: str | None = None
+    note: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the file reached a final stage."""
+        return self.stage in FILE_DONE
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A file to put in a new upload job: its original is already stored under `content_hash`."""
+
+    name: str
+    content_hash: str
+    size: int
+    metadata: dict[str, Any] | None = None
+    source: str = "upload"
 
 
 # Module-level names: inside JobStore, `list` is the method of that name.
@@ -142,6 +224,59 @@ class JobStore:
             (job_id, kind, source_id, collection, json.dumps(dict.fromkeys(COUNT_KEYS, 0)), utc_iso(), retry_of),
         )
         return job_id
+
+    def create_files(self, kind: str, collection: str, files: list[FileSpec]) -> Job:
+        """A queued file job (upload or reembed) and its files, in one transaction: once this
+        returns, the job survives any crash and a runner or worker will take it."""
+        with self.store.write() as conn:
+            job_id = self._insert(conn, kind, collection, kind, None)
+            conn.execute("UPDATE jobs SET total = ? WHERE id = ?", (len(files), job_id))
+            for position, f in enumerate(files):
+                conn.execute(
+                    "INSERT INTO job_files(job_id, position, name, content_hash, size, source, metadata) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (job_id, position, f.name, f.content_hash, f.size, f.source,
+                     None if f.metadata is None else json.dumps(f.metadata)))
+        return self.get(job_id)
+
+    def files(self, job_id: str) -> list[JobFile]:
+        """The files of a file job in upload order (empty for a sync job)."""
+        rows = self.store.connection().execute(
+            "SELECT * FROM job_files WHERE job_id = ? ORDER BY position", (job_id,)).fetchall()
+        return [_job_file(r) for r in rows]
+
+    def set_stage(self, job_id: str, positions: list[int], stage: str) -> None:
+        """Move files that are not done yet to `stage` (parsing, embedding)."""
+        if not positions:
+            return
+        marks = ",".join("?" * len(positions))
+        with self.store.write() as conn:
+            conn.execute(f"UPDATE job_files SET stage = ? WHERE job_id = ? AND position IN ({marks}) "
+                         "AND stage NOT IN ('indexed', 'unchanged', 'failed', 'cancelled')",
+                         (stage, job_id, *positions))
+
+    def record_files(self, job_id: str, outcomes: list[tuple[int, Any]]) -> None:
+        """Record what became of files (ingest.pipeline.FileOutcome by position) and beat the heart."""
+        with self.store.write() as conn:
+            for position, o in outcomes:
+                stage = {"added": "indexed", "updated": "indexed"}.get(o.status, o.status)
+                conn.execute(
+                    "UPDATE job_files SET stage = ?, status = ?, document_id = ?, version = ?, chunks = ?, "
+                    "reason = ?, note = ? WHERE job_id = ? AND position = ?",
+                    (stage, o.status, o.document_id, o.version, o.chunks, o.reason, o.note, job_id, position))
+            conn.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND state = 'running'", (utc_iso(), job_id))
+
+    def cancel_files(self, job_id: str) -> None:
+        """Files of a job that are not done yet end as cancelled (the job was cancelled)."""
+        with self.store.write() as conn:
+            conn.execute("UPDATE job_files SET stage = 'cancelled', reason = 'the job was cancelled' "
+                         "WHERE job_id = ? AND stage NOT IN ('indexed', 'unchanged', 'failed', 'cancelled')",
+                         (job_id,))
+
+    def claim(self, job_id: str) -> Job | None:
+        """Move this queued job to running and return it; None if it is not queued (another
+        worker has it, it finished, or it was cancelled). Duplicate deliveries end here."""
+        return self.get(job_id) if self.start(job_id) else None
 
     def get(self, job_id: str) -> Job:
         """The job with this id; NotFound if there is none."""
@@ -242,16 +377,36 @@ class JobStore:
             raise InvalidInput(f"job {job_id} is already {job.state}")
         with self.store.write() as conn:
             conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
-            conn.execute(
+            cur = conn.execute(
                 "UPDATE jobs SET state = 'cancelled', finished_at = ?, reason = 'cancelled before it started' "
                 "WHERE id = ? AND state = 'queued'", (utc_iso(), job_id))
+            if cur.rowcount == 1:
+                conn.execute("UPDATE job_files SET stage = 'cancelled', reason = 'the job was cancelled' "
+                             "WHERE job_id = ? AND stage NOT IN ('indexed', 'unchanged', 'failed', 'cancelled')",
+                             (job_id,))
         return self.get(job_id)
 
     def recover_stale(self, lease: timedelta) -> _Recovered:
-        """Jobs left running by a dead process: mark failed, re-queue a retry (sync jobs)."""
+        """Jobs left running by a dead process: a file job goes back to the queue (the same job,
+        resumed at its first unfinished file; failed after MAX_ATTEMPTS); a sync job is marked
+        failed and a retry is queued."""
         cutoff = utc_iso(utc_now() - lease)
-        out = []
+        out: _Recovered = []
         for job in self.list(state="running", limit=10_000):
+            if job.kind in FILE_JOBS and job.attempts < MAX_ATTEMPTS:
+                with self.store.write() as conn:
+                    cur = conn.execute(
+                        "UPDATE jobs SET state = 'queued', attempts = attempts + 1, heartbeat_at = NULL, "
+                        "reason = 'resumed: the process running it died (heartbeat expired)' "
+                        "WHERE id = ? AND state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)",
+                        (job.id, cutoff))
+                    if cur.rowcount == 1:
+                        conn.execute("UPDATE job_files SET stage = 'queued' WHERE job_id = ? "
+                                     "AND stage IN ('parsing', 'embedding')", (job.id,))
+                if cur.rowcount == 1:
+                    resumed = self.get(job.id)
+                    out.append((resumed, resumed))
+                continue
             # Declared dead only if the heartbeat is still old at the moment of the write.
             with self.store.write() as conn:
                 cur = conn.execute(
@@ -275,5 +430,14 @@ def _job(row) -> Job:
         done=row["done"], total=row["total"], reason=row["reason"], retry_of=row["retry_of"],
         cancel_requested=bool(row["cancel_requested"]), created_at=datetime.fromisoformat(row["created_at"]),
         started_at=_dt(row["started_at"]), finished_at=_dt(row["finished_at"]),
-        heartbeat_at=_dt(row["heartbeat_at"]),
+        heartbeat_at=_dt(row["heartbeat_at"]), attempts=row["attempts"],
+    )
+
+
+def _job_file(row) -> JobFile:
+    return JobFile(
+        position=row["position"], name=row["name"], content_hash=row["content_hash"], size=row["size"],
+        source=row["source"], metadata=None if row["metadata"] is None else json.loads(row["metadata"]),
+        stage=row["stage"], status=row["status"], document_id=row["document_id"], version=row["version"],
+        chunks=row["chunks"], reason=row["reason"], note=row["note"],
     )

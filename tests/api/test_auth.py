@@ -32,7 +32,7 @@ def auth(key: str) -> dict:
 @pytest.fixture(scope="module")
 def keys(api: TestClient) -> dict[str, str]:
     for coll, fact in (("alpha", "The Alpha vault code is 1122."), ("beta", "The Beta vault code is 8899.")):
-        r = api.post(f"/collections/{coll}/documents", headers=auth(ADMIN),
+        r = api.post(f"/collections/{coll}/documents?wait=true", headers=auth(ADMIN),
                      files=[("files", (f"{coll}.md", docs.markdown(coll, {"Vault": fact})))])
         assert r.status_code == 200, r.text
     out = {}
@@ -114,8 +114,8 @@ def test_a_key_sees_only_its_collections(api: TestClient, keys: dict) -> None:
 
 def test_scopes_for_writing_and_admin(api: TestClient, keys: dict) -> None:
     upload = [("files", ("new.md", docs.markdown("N", {"S": "Alpha has a new vault."})))]
-    assert api.post("/collections/alpha/documents", headers=auth(keys["reader"]), files=upload).status_code == 404
-    assert api.post("/collections/alpha/documents", headers=auth(keys["writer"]), files=upload).status_code == 200
+    assert api.post("/collections/alpha/documents?wait=true", headers=auth(keys["reader"]), files=upload).status_code == 404
+    assert api.post("/collections/alpha/documents?wait=true", headers=auth(keys["writer"]), files=upload).status_code == 200
     assert api.get("/collections/alpha/documents", headers=auth(keys["writer"])).status_code == 200  # write implies read
     for path in ("/jobs", "/sources", "/keys"):
         assert api.get(path, headers=auth(keys["both"])).status_code == 403
@@ -137,3 +137,18 @@ def test_serve_refuses_a_public_address_without_admin_key(tmp_path, monkeypatch)
     assert result.exit_code != 0 and "RAG_ADMIN_KEY" in result.output
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_a_scoped_key_follows_its_own_uploads_jobs_only(api: TestClient, keys: dict) -> None:
+    up = api.post("/collections/alpha/documents", headers=auth(keys["writer"]),
+                  files=[("files", ("alpha-2.md", docs.markdown("Alpha two", {"Desk": "Desk 4 is by the window."})))])
+    assert up.status_code == 202, up.text
+    job_id = up.json()["job_id"]
+    assert api.get(f"/jobs/{job_id}", headers=auth(keys["writer"])).status_code == 200
+    assert api.get(f"/jobs/{job_id}", headers=auth(keys["reader"])).status_code == 200
+    # A key for beta only learns nothing about alpha's job; listing every job needs admin.
+    beta = api.post("/keys", headers=auth(ADMIN), json={"name": "beta-only", "scopes": ["write:beta"]}).json()["key"]
+    assert api.get(f"/jobs/{job_id}", headers=auth(beta)).status_code == 404
+    assert api.get(f"/jobs/{job_id}/events", headers=auth(beta)).status_code == 404
+    assert api.post(f"/jobs/{job_id}/cancel", headers=auth(keys["reader"])).status_code == 404
+    assert api.get("/jobs", headers=auth(keys["writer"])).status_code == 403

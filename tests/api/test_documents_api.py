@@ -24,7 +24,7 @@ ADMIN = "admin-secret-for-documents"
 
 
 def _upload(client: TestClient, collection: str, files: dict[str, bytes], **form: Any) -> Any:
-    return client.post(f"/collections/{collection}/documents",
+    return client.post(f"/collections/{collection}/documents?wait=true",
                        files=[("files", (n, d, "application/octet-stream")) for n, d in files.items()],
                        data={k: json.dumps(v) for k, v in form.items()})
 
@@ -103,7 +103,7 @@ def test_metadata_on_upload_filters_and_changes_without_re_embedding(client: Tes
     ({"file_metadata": json.dumps({"other.md": {"a": 1}})}, "not a file of this upload"),
 ])
 def test_bad_metadata_is_a_422_that_changes_nothing(client: TestClient, form: dict[str, str], message: str) -> None:
-    r = client.post(f"/collections/{C}-bad/documents", files=[("files", ("a.md", b"# A\n\nText.\n", "text/markdown"))],
+    r = client.post(f"/collections/{C}-bad/documents?wait=true", files=[("files", ("a.md", b"# A\n\nText.\n", "text/markdown"))],
                     data=form)
     assert r.status_code == 422, r.text
     error = r.json()["error"]
@@ -262,7 +262,7 @@ def test_scoped_keys_see_nothing_of_other_collections(secured: TestClient) -> No
 
 
 def _upload_as(client: TestClient, collection: str, files: dict[str, bytes], headers: dict[str, str]) -> Any:
-    return client.post(f"/collections/{collection}/documents", headers=headers,
+    return client.post(f"/collections/{collection}/documents?wait=true", headers=headers,
                        files=[("files", (n, d, "application/octet-stream")) for n, d in files.items()])
 
 

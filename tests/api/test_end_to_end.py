@@ -32,7 +32,7 @@ FILES = {
 
 
 def upload(client: TestClient, files: dict[str, bytes], collection: str = C):
-    return client.post(f"/collections/{collection}/documents",
+    return client.post(f"/collections/{collection}/documents?wait=true",
                        files=[("files", (name, data)) for name, data in files.items()])
 
 

@@ -24,11 +24,11 @@ def test_domain_errors_carry_stable_codes(client: TestClient) -> None:
     _error(client.get("/sources/src_nope"), 404, "source_not_found")
     _error(client.delete("/keys/key_nope"), 404, "key_not_found")
     _error(client.get("/collections/bad name!/documents"), 400, "invalid_request")
-    client.post("/collections/shape/documents", files=[("files", ("s.md", b"# S\n\nShrikes impale beetles.\n"))])
+    client.post("/collections/shape/documents?wait=true", files=[("files", ("s.md", b"# S\n\nShrikes impale beetles.\n"))])
     _error(client.get("/collections/shape/documents/doc_nope"), 404, "document_not_found")
     err = _error(client.post("/collections/shape/search", json={"query": "q", "top_k": 10_000}), 422, "out_of_range")
     assert "top_k" in err["message"]
-    err = _error(client.post("/collections/shape/documents", files=[("files", ("x.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64))]),
+    err = _error(client.post("/collections/shape/documents?wait=true", files=[("files", ("x.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64))]),
                  415, "unsupported_type")
     assert err["detail"]["supported_types"]
 
@@ -85,7 +85,7 @@ def test_a_failure_after_the_stream_began_is_an_error_event_in_the_same_shape(cl
                                                                                runtime: Runtime) -> None:
     from rag.errors import ModelUnavailable
 
-    client.post("/collections/shape-stream/documents", files=[("files", ("k.md", b"# K\n\nKites fly at noon.\n"))])
+    client.post("/collections/shape-stream/documents?wait=true", files=[("files", ("k.md", b"# K\n\nKites fly at noon.\n"))])
 
     def failing(prompt, max_tokens, stop=None):
         yield "Kites "

@@ -18,7 +18,7 @@ def _docs(client: TestClient, collection: str = C) -> list:
 
 def test_unsupported_type_is_415_with_supported_list_and_nothing_stored(client: TestClient) -> None:
     exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(range(256)) * 4
-    r = client.post(f"/collections/{C}/documents", files=[
+    r = client.post(f"/collections/{C}/documents?wait=true", files=[
         ("files", ("fine.md", docs.markdown("Fine", {"A": "Harmless text about teapots."}))),
         ("files", ("report.pdf", exe)),  # an executable renamed .pdf: decided by content
     ])
@@ -31,13 +31,13 @@ def test_unsupported_type_is_415_with_supported_list_and_nothing_stored(client: 
 
 def test_zip_image_and_empty_files_are_refused(client: TestClient) -> None:
     for name, data in [("empty.txt", b""), ("pic.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)]:
-        r = client.post(f"/collections/{C}/documents", files=[("files", (name, data))])
+        r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", (name, data))])
         assert r.status_code == 415, (name, r.text)
 
 
 def test_parse_failure_is_reported_per_file_while_others_succeed(client: TestClient) -> None:
     broken_pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n" + b"garbage " * 50
-    r = client.post(f"/collections/{C}/documents", files=[
+    r = client.post(f"/collections/{C}/documents?wait=true", files=[
         ("files", ("good.md", docs.markdown("Good", {"Otters": "Sea otters hold hands while sleeping."}))),
         ("files", ("broken.pdf", broken_pdf)),
     ])
@@ -49,7 +49,7 @@ def test_parse_failure_is_reported_per_file_while_others_succeed(client: TestCli
 
 
 def test_only_failures_is_422(client: TestClient) -> None:
-    r = client.post(f"/collections/{C}/documents",
+    r = client.post(f"/collections/{C}/documents?wait=true",
                     files=[("files", ("broken.pdf", b"%PDF-1.4\n%%EOF truncated"))])
     assert r.status_code == 422 and "broken.pdf" in r.json()["error"]["message"]
 
@@ -65,7 +65,7 @@ def test_unknown_collection_and_document_are_404(client: TestClient) -> None:
 def test_bad_names_and_questions_are_400_and_limits_422(client: TestClient) -> None:
     assert client.get("/collections/..%2Fetc/documents").status_code in (400, 404)
     assert client.get("/collections/bad name!/documents").status_code == 400
-    client.post(f"/collections/{C}/documents", files=[("files", ("q.md", b"# Q\n\nQuokkas live on Rottnest.\n"))])
+    client.post(f"/collections/{C}/documents?wait=true", files=[("files", ("q.md", b"# Q\n\nQuokkas live on Rottnest.\n"))])
     r = client.post(f"/collections/{C}/query", json={"question": "x" * 5000})
     assert r.status_code == 422 and "limit" in r.json()["error"]["message"]
     assert client.post(f"/collections/{C}/query", json={"question": "   "}).status_code == 400
@@ -82,10 +82,10 @@ def test_oversized_upload_is_413_before_the_body_is_read(runtime: Runtime) -> No
     settings.limits.max_file_mb = 0.005
     with TestClient(create_app(runtime=runtime, settings=settings)) as small:
         big = b"word " * 10_000  # 50 KB
-        r = small.post("/collections/caps/documents", files=[("files", ("big.txt", big))])
+        r = small.post("/collections/caps/documents?wait=true", files=[("files", ("big.txt", big))])
         assert r.status_code == 413 and "cap" in r.json()["error"]["message"]
         # A file over the per-file cap inside a request under the request cap.
-        r = small.post("/collections/caps/documents", files=[("files", ("mid.txt", b"word " * 1500))])
+        r = small.post("/collections/caps/documents?wait=true", files=[("files", ("mid.txt", b"word " * 1500))])
         assert r.status_code == 413 and "mid.txt" in r.json()["error"]["message"]
         assert small.get("/collections/caps/documents").status_code == 404  # nothing created
 
@@ -97,7 +97,7 @@ def test_streamed_body_without_length_is_cut_off(runtime: Runtime) -> None:
         def chunks():
             for _ in range(100):
                 yield b"x" * 1024
-        r = small.post("/collections/caps/documents", content=chunks(),
+        r = small.post("/collections/caps/documents?wait=true", content=chunks(),
                        headers={"content-type": "multipart/form-data; boundary=zzz"})
         assert r.status_code == 413
 
@@ -107,13 +107,13 @@ def test_files_per_upload_cap_is_400(runtime: Runtime) -> None:
     settings.limits.max_files_per_upload = 2
     with TestClient(create_app(runtime=runtime, settings=settings)) as small:
         files = [("files", (f"f{i}.txt", f"Note {i} about herons.".encode())) for i in range(3)]
-        r = small.post("/collections/capsfiles/documents", files=files)
+        r = small.post("/collections/capsfiles/documents?wait=true", files=files)
         assert r.status_code == 400 and "limit is 2" in r.json()["error"]["message"]
         assert small.get("/collections/capsfiles/documents").status_code == 404
 
 
 def test_max_tokens_is_capped_by_settings_on_the_openai_route(client: TestClient, runtime: Runtime) -> None:
-    client.post("/collections/capstok/documents", files=[("files", ("t.md", docs.markdown("T", {
+    client.post("/collections/capstok/documents?wait=true", files=[("files", ("t.md", docs.markdown("T", {
         "Tides": "The Carrow estuary has two high tides a day, and the ferry waits for the morning one."})))])
     seen: list[int] = []
     real = runtime.generator.generate
@@ -133,9 +133,9 @@ def test_max_tokens_is_capped_by_settings_on_the_openai_route(client: TestClient
 
 def test_thousands_of_parts_or_a_huge_field_are_refused_fast(client: TestClient) -> None:
     many = [("files", (f"p{i}.txt", b"x")) for i in range(1500)]
-    r = client.post(f"/collections/{C}/documents", files=many)
+    r = client.post(f"/collections/{C}/documents?wait=true", files=many)
     assert r.status_code in (400, 413), r.text[:300]
-    r = client.post(f"/collections/{C}/documents", data={"note": "y" * (2 * 1024 * 1024)},
+    r = client.post(f"/collections/{C}/documents?wait=true", data={"note": "y" * (2 * 1024 * 1024)},
                     files=[("files", ("ok.txt", b"Otters hold hands while sleeping."))])
     assert r.status_code in (400, 413), r.text[:300]
     assert all(d["name"] != "ok.txt" for d in _docs(client))

@@ -17,7 +17,7 @@ QUESTION = "Who is the keeper of the Varenholt lighthouse?"
 
 @pytest.fixture(scope="module")
 def seeded(client: TestClient, runtime: Runtime) -> int:
-    r = client.post(f"/collections/{C}/documents", files=[("files", ("voyage.md", docs.markdown("Voyages", {
+    r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", ("voyage.md", docs.markdown("Voyages", {
         "Varenholt lighthouse": "The keeper of the Varenholt lighthouse is Oskar Miravelle.",
         "Supplies": "The lighthouse stores dried cod, oats and forty barrels of water.",
     })))])

@@ -91,7 +91,7 @@ def test_the_database_going_away_is_a_503_and_the_service_recovers(runtime: Runt
                        parser=runtime.parser, reranker=runtime.reranker)
     try:
         with TestClient(create_app(runtime=rt)) as client:
-            up = client.post("/collections/c/documents",
+            up = client.post("/collections/c/documents?wait=true",
                              files={"files": ("a.md", docs.markdown("A", {"S": "The wombat sleeps by day."}))})
             assert up.status_code == 200, up.text
             proxy.cut()
@@ -104,7 +104,7 @@ def test_the_database_going_away_is_a_503_and_the_service_recovers(runtime: Runt
                 assert error["code"] == "store_unavailable" and "not reachable" in error["message"], error
                 assert "retry" in error["message"]
             assert time.monotonic() - started < 30  # an answer, not a hang
-            write = client.post("/collections/c/documents",
+            write = client.post("/collections/c/documents?wait=true",
                                 files={"files": ("b.md", docs.markdown("B", {"S": "The heron waits."}))})
             assert write.status_code == 503 and write.json()["error"]["code"] == "store_unavailable"
             proxy.restore()

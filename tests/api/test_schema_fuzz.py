@@ -45,7 +45,7 @@ def known(fuzzed_app: FastAPI, tmp_path_factory: pytest.TempPathFactory) -> dict
     folder = tmp_path_factory.mktemp("fuzz-source")
     (folder / "note.md").write_text("# Fuzz\n\nThe fuzz room has a green door and seats nine.\n")
     with TestClient(fuzzed_app) as c:
-        up = c.post("/collections/fuzz/documents", files=[("files", ("fuzz.md", b"# Fuzz\n\nThe fuzz room seats nine.\n"))])
+        up = c.post("/collections/fuzz/documents?wait=true", files=[("files", ("fuzz.md", b"# Fuzz\n\nThe fuzz room seats nine.\n"))])
         source = c.post("/sources", json={"path": str(folder), "collection": "fuzz"})
         key = c.post("/keys", json={"name": "fuzz", "scopes": ["read:fuzz"]})
     assert up.status_code == 200 and source.status_code == 201 and key.status_code == 201, (up.text, source.text)

@@ -76,7 +76,7 @@ def test_source_crud_and_errors(client: TestClient, tmp_path: Path) -> None:
 
 
 def test_uploads_are_jobs(client: TestClient) -> None:
-    r = client.post("/collections/upjobs/documents", files=[
+    r = client.post("/collections/upjobs/documents?wait=true", files=[
         ("files", ("a.md", docs.markdown("A", {"B": "Plain text about kelp."}))),
         ("files", ("b.pdf", b"%PDF-1.4\n%%EOF broken")),
     ])

@@ -38,7 +38,7 @@ def seeded(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     settings = runtime.settings.model_copy(update={"admin_key": SecretStr(ADMIN)})
     app = create_app(runtime=runtime, settings=settings)
     with TestClient(app, headers={"authorization": f"Bearer {ADMIN}"}) as c:
-        up = c.post("/collections/reach/documents", files=[("files", ("reach.md", b"# Reach\n\nThe reach room seats twelve.\n"))])
+        up = c.post("/collections/reach/documents?wait=true", files=[("files", ("reach.md", b"# Reach\n\nThe reach room seats twelve.\n"))])
         source = c.post("/sources", json={"path": str(folder), "collection": "reach"})
         key = c.post("/keys", json={"name": "reader", "scopes": ["read:reach"]})
         limited = c.post("/keys", json={"name": "limited", "scopes": ["admin"], "rate_per_minute": 1})

@@ -15,7 +15,7 @@ C = "stream"
 
 
 def test_stream_yields_tokens_then_answer_then_done(client: TestClient) -> None:
-    client.post(f"/collections/{C}/documents", files=[("files", ("kiln.md", docs.markdown("Kiln", {
+    client.post(f"/collections/{C}/documents?wait=true", files=[("files", ("kiln.md", docs.markdown("Kiln", {
         "Firing": "The Hollin pottery kiln is fired by Agnes Treloar every Tuesday."})))])
     with client.stream("POST", f"/collections/{C}/query",
                        json={"question": "Who fires the Hollin pottery kiln?", "stream": True}) as r:
@@ -48,7 +48,7 @@ def test_stopping_ends_generation_early(runtime: Runtime) -> None:
 
 
 def test_full_llm_queue_answers_429_with_retry_after(client: TestClient, runtime: Runtime) -> None:
-    client.post(f"/collections/{C}/documents", files=[("files", ("kiln2.md", docs.markdown("Kiln", {
+    client.post(f"/collections/{C}/documents?wait=true", files=[("files", ("kiln2.md", docs.markdown("Kiln", {
         "Glaze": "The Hollin pottery uses a copper glaze called Seafoam."})))])
     slots = runtime.service._slots
     held = 0

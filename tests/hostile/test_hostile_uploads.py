@@ -39,7 +39,7 @@ def hostile(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Itera
     })
     rt = build_runtime(settings, embedder=runtime.embedder, generator=runtime.generator, reranker=runtime.reranker)
     with TestClient(create_app(runtime=rt)) as client:
-        r = client.post(f"/collections/{C}/documents", files=[("files", ("cafeteria.md", FACT_DOC))])
+        r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", ("cafeteria.md", FACT_DOC))])
         assert r.status_code == 200, r.text
         yield client, rt, root
     rt.parser.close()
@@ -54,7 +54,7 @@ def _chunk_texts(rt: Runtime) -> list[str]:
 def test_hostile_file_gets_the_expected_answer(hostile, case: Case) -> None:
     client, rt, _ = hostile
     before = {d["id"]: (d["version"], d["chunks"]) for d in client.get(f"/collections/{C}/documents").json()["documents"]}
-    r = client.post(f"/collections/{C}/documents", files=[("files", (case.filename, case.data))])
+    r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", (case.filename, case.data))])
     assert r.status_code in case.statuses, (case.key, r.status_code, r.text[:500])
     body = r.json()
     if r.status_code != 200:
@@ -79,7 +79,7 @@ def test_hostile_file_gets_the_expected_answer(hostile, case: Case) -> None:
 def test_long_single_line_is_bounded_and_chunked(hostile) -> None:
     client, rt, _ = hostile
     line = next(c for c in CORPUS if c.key == "single-long-line")
-    r = client.post(f"/collections/{C}/documents", files=[("files", ("line-again.txt", line.data))])
+    r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", ("line-again.txt", line.data))])
     assert r.status_code == 200, r.text
     [outcome] = r.json()["files"]
     assert outcome["status"] in ("added", "unchanged") and "first 300,000 characters" in (outcome["note"] or "")
@@ -97,10 +97,10 @@ def test_runaway_parse_kills_the_worker_not_the_server(hostile) -> None:
     original, rt.ingestor.parser = rt.ingestor.parser, tight
     try:
         big = ("<html><body><p>" + "lorem ipsum dolor sit amet " * 11000 + "</p></body></html>").encode()
-        r = client.post(f"/collections/{C}/documents", files=[("files", ("huge.html", big))])
+        r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", ("huge.html", big))])
         assert r.status_code == 422 and "more than 800 MB" in r.json()["error"]["message"], r.text
         assert tight.killed == 1
-        r = client.post(f"/collections/{C}/documents", files=[("files", ("after.md", docs.markdown("After", {
+        r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", ("after.md", docs.markdown("After", {
             "Note": "The parser came back after the worker was killed."})))])
         assert r.status_code == 200 and r.json()["files"][0]["status"] == "added", r.text
     finally:

@@ -21,7 +21,7 @@ SET = build_injection_set(int(os.environ.get("HOSTILE_SEED", "0")))
 
 @pytest.fixture(scope="module")
 def answers(client: TestClient) -> list[tuple]:
-    r = client.post(f"/collections/{C}/documents", files=[("files", (d.filename, d.data)) for d in SET])
+    r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", (d.filename, d.data)) for d in SET])
     assert r.status_code == 200 and all(f["status"] == "added" for f in r.json()["files"]), r.text
     out = []
     for doc in SET:

@@ -39,6 +39,6 @@ def test_ordinary_office_files_pass() -> None:
 
 def test_bomb_upload_fails_with_reason_and_stores_nothing(client) -> None:
     bomb = _zip({"word/document.xml": b"\x00" * (64 * 1024 * 1024)})
-    r = client.post("/collections/bombs/documents", files=[("files", ("bomb.docx", bomb))])
+    r = client.post("/collections/bombs/documents?wait=true", files=[("files", ("bomb.docx", bomb))])
     assert r.status_code == 422 and "zip bomb" in r.json()["error"]["message"]
     assert client.get("/collections/bombs/documents").status_code == 404  # nothing was created

@@ -53,7 +53,7 @@ def test_an_upload_parsing_longer_than_the_lease_is_not_declared_dead(store: Sto
     jobs = JobStore(store)
     lease = timedelta(seconds=0.6)
     uploads = Uploads(jobs, SlowIngestor(2.0), heartbeat_s=0.1)
-    done = threading.Thread(target=uploads.run, args=("c", [IncomingFile("big.pdf", b"%PDF", source="upload")]))
+    done = threading.Thread(target=uploads.run_now, args=("c", [IncomingFile("big.pdf", b"%PDF", source="upload")]))
     done.start()
     recovered = []
     deadline = time.monotonic() + 1.8

@@ -19,7 +19,7 @@ def jobs(store: Store) -> JobStore:
 def test_a_failing_ingestion_still_finishes_its_job_with_the_reason(jobs: JobStore) -> None:
     uploads = Uploads(jobs, FailingIngestor(OSError(28, "No space left on device")))
     with pytest.raises(OSError):
-        uploads.run("c", [IncomingFile("a.md", b"# A\ntext", source="upload")])
+        uploads.run_now("c", [IncomingFile("a.md", b"# A\ntext", source="upload")])
     [job] = jobs.list()
     assert job.kind == "upload" and job.state == "failed" and job.finished_at is not None
     assert "No space left on device" in (job.reason or "")

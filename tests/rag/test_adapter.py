@@ -121,7 +121,7 @@ def test_ordinary_questions_over_the_samples_are_answered_sensibly(client: TestC
     # With the default settings: the shipped adapter (RAG_LLM__ADAPTER=none in the environment
     # runs the base model, which answers these too). Answers must name the fact and cite it.
     files = [("files", (p.name, p.read_bytes())) for p in sorted(runtime.settings.samples_dir.iterdir())]
-    assert client.post("/collections/adapter-samples/documents", files=files).status_code == 200
+    assert client.post("/collections/adapter-samples/documents?wait=true", files=files).status_code == 200
     wrong = []
     for question, expected in QUESTIONS:
         body = client.post("/collections/adapter-samples/query", json={"question": question}).json()

@@ -27,7 +27,7 @@ def test_a_near_miss_name_is_missing_and_the_right_one_is_found() -> None:
 
 def test_the_service_refuses_a_near_miss_and_answers_the_listed_one(client) -> None:
     csv = b"item,price in euros,lead time in days\nWater meter AquaRead S200 (DN15),41.50,12\nHydrant key,18.00,3\n"
-    r = client.post("/collections/names/documents", files=[("files", ("price-list.csv", csv))])
+    r = client.post("/collections/names/documents?wait=true", files=[("files", ("price-list.csv", csv))])
     assert r.status_code == 200, r.text
     near = client.post("/collections/names/query", json={"question": "How much does the AquaRead S300 cost?"}).json()
     assert near["grounded"] is False and "do not mention S300" in near["answer"], near

@@ -34,7 +34,7 @@ def test_the_question_set_is_large_enough() -> None:
 
 def test_reworded_sample_questions_are_answered_right_or_refused_right(client: TestClient, runtime: Runtime) -> None:
     files = [("files", (p.name, p.read_bytes())) for p in sorted(runtime.settings.samples_dir.iterdir())]
-    assert client.post(f"/collections/{COLLECTION}/documents", files=files).status_code == 200
+    assert client.post(f"/collections/{COLLECTION}/documents?wait=true", files=files).status_code == 200
     wrong = []
     for q in QUESTIONS:
         body = client.post(f"/collections/{COLLECTION}/query", json={"question": q["question"]}).json()

@@ -18,7 +18,7 @@ from rag.api.deps import (
     paging,
 )
 from rag.api.errors import BODY, KEYED, errors
-from rag.api.schemas import CollectionIn, CollectionOut, CollectionPatch, CollectionsOut
+from rag.api.schemas import CollectionIn, CollectionOut, CollectionPatch, CollectionsOut, JobOut
 from rag.errors import Forbidden, InvalidInput
 from rag.store.paging import PageRequest
 
@@ -62,6 +62,16 @@ def get_collection(name: CollectionName, store: StoreDep) -> CollectionOut:
 def describe_collection(name: WritableCollection, body: CollectionPatch, catalog: CatalogDep) -> CollectionOut:
     """Change a collection's description."""
     return CollectionOut.model_validate(catalog.describe_collection(name, body.description))
+
+
+@router.post("/collections/{name}/reembed", status_code=202, response_model=JobOut, responses=errors(400, 404))
+def reembed_collection(name: WritableCollection, runtime: RuntimeDep) -> JobOut:
+    """Queue a job that ingests every document again from its stored original under the
+    server's current settings (after a change of embedding model or chunk size): documents
+    already up to date stay `unchanged`. Answers 202 with the job; follow it at /jobs/{id}."""
+    job = runtime.uploads.reembed(name)
+    runtime.dispatcher.submitted(job)
+    return JobOut.model_validate(job)
 
 
 @router.delete("/collections/{name}", status_code=204, responses=errors(400, 404, 409))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+from fastapi.responses import JSONResponse
 
 from ingest.filetypes import detect_kind, display_name
 from ingest.pipeline import IncomingFile
@@ -30,6 +31,8 @@ from rag.api.schemas import (
     DocumentPatch,
     DocumentsOut,
     FileResultOut,
+    JobFileOut,
+    UploadAcceptedOut,
     UploadOut,
 )
 from rag.errors import InvalidInput, InvalidMetadata, NotFound, ParseFailed, TooLarge
@@ -119,8 +122,9 @@ def list_chunks(name: CollectionName, document_id: str, catalog: CatalogDep, pag
 
 
 @router.post(
-    "/collections/{name}/documents", response_model=UploadOut,
-    responses={**BODY, **errors(400, 404, 413, 415, 422)},
+    "/collections/{name}/documents", status_code=202, response_model=UploadAcceptedOut,
+    responses={200: {"model": UploadOut, "description": "with `wait=true`: each file's outcome"},
+               **BODY, **errors(400, 404, 413, 415, 422, 507)},
 )
 def upload_documents(
     name: WritableCollection,
@@ -131,8 +135,13 @@ def upload_documents(
                                             min_length=1)],
     metadata: Annotated[str | None, Form(description=_METADATA_FORM)] = None,
     file_metadata: Annotated[str | None, Form(description=_FILE_METADATA_FORM)] = None,
-) -> UploadOut:
-    """Upload files; the collection is created on first upload. Reports each file's outcome.
+    wait: Annotated[bool, Query(description="wait for the files to be ingested and answer 200 with each "
+                                "file's outcome (scripts); by default the upload is queued and answered 202")] = False,
+) -> UploadAcceptedOut | JSONResponse:
+    """Upload files; the collection is created on first upload. Answers `202 Accepted` once the
+    originals and the job are stored (an acknowledged upload survives a restart): follow the
+    job at `GET /jobs/{id}` or `GET /jobs/{id}/events`. With `?wait=true` the files are
+    ingested before the answer, `200` with each file's outcome.
 
     Every file's type and size, and the metadata, are checked first, so a bad file or bad
     metadata changes nothing. Re-uploading the same bytes with other metadata changes only the
@@ -152,11 +161,19 @@ def upload_documents(
             raise TooLarge(f"{label!r} is over the cap of {settings.max_file_bytes} bytes per file")
         detect_kind(data, label)  # raises UnsupportedType -> 415 before anything is stored
         incoming.append(IncomingFile(label, data, source="upload", metadata=per_file[label]))
-    result = Uploads(runtime.jobs, ingestor, heartbeat_s=settings.job_lease_s / 4).run(name, incoming)
-    if result.all_failed:
-        raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in result.outcomes))
-    return UploadOut(collection=name, job_id=result.job_id, generation=result.generation,
-                     files=[FileResultOut.model_validate(o) for o in result.outcomes])
+    uploads = Uploads(runtime.jobs, ingestor, heartbeat_s=settings.job_lease_s / 4)
+    if wait:
+        result = uploads.run_now(name, incoming)
+        if result.all_failed:
+            raise ParseFailed("; ".join(f"{o.name}: {o.reason}" for o in result.outcomes))
+        body = UploadOut(collection=name, job_id=result.job_id, generation=result.generation,
+                         files=[FileResultOut.model_validate(o) for o in result.outcomes])
+        return JSONResponse(body.model_dump(mode="json"), status_code=200)
+    job = uploads.submit(name, incoming)
+    runtime.dispatcher.submitted(job)
+    return UploadAcceptedOut(collection=name, job_id=job.id, state=job.state,
+                             files=[JobFileOut.model_validate(f) for f in runtime.jobs.files(job.id)],
+                             status_url=f"/jobs/{job.id}", events_url=f"/jobs/{job.id}/events")
 
 
 def _metadata_of(labels: list[str], common: str | None, per_file: str | None) -> dict[str, Metadata | None]:

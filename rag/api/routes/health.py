@@ -95,5 +95,7 @@ def health_details(runtime: RuntimeDep, principal: PrincipalDep) -> JSONResponse
         "data_dir": str(runtime.settings.data_dir.resolve()) if principal.admin else None,
         "store": runtime.store.describe() if principal.admin else None,
         "collections": collections,
+        "jobs": ({"runner": "in-process" if runtime.dispatcher is runtime.runner else "queue",
+                  "scheduler": runtime.scheduler.role} if principal.admin else None),
     }
     return JSONResponse(HealthOut.model_validate(body).model_dump(mode="json"), status_code=200 if healthy else 503)

@@ -5,6 +5,33 @@ import { $, api, el, when, notice, report, state, needCollection, hooks } from "
 import { loadCollections } from "/ui/app.js";
 
 const STAGE = { added: "indexed (new)", updated: "indexed (new version)", unchanged: "already indexed, unchanged" };
+const WORKING = { queued: "queued", parsing: "parsing…", embedding: "embedding…" };
+
+function show(outcome, item, stage) {
+  if (outcome.status === "failed" || outcome.stage === "cancelled") {
+    stage.textContent = `${outcome.stage === "cancelled" ? "cancelled" : "failed"}: ${outcome.reason}`;
+    item.classList.add("failed");
+  } else {
+    stage.textContent = `${STAGE[outcome.status] || outcome.status}: version ${outcome.version}, ${outcome.chunks} chunks`;
+    if (outcome.note) stage.textContent += ` (${outcome.note})`;
+    item.classList.add("done");
+  }
+}
+
+// The upload was stored and queued (202): follow its job until the file is done.
+async function follow(jobId, item, stage) {
+  for (;;) {
+    const job = await api("GET", `/jobs/${encodeURIComponent(jobId)}`);
+    const file = job.files[0];
+    if (WORKING[file.stage]) {
+      stage.textContent = WORKING[file.stage];
+    } else {
+      show(file, item, stage);
+      return;
+    }
+    await new Promise((wake) => setTimeout(wake, 400));
+  }
+}
 
 function upload(file) {
   const item = el("li", null, { class: "upload" });
@@ -25,27 +52,22 @@ function upload(file) {
     });
     request.upload.addEventListener("load", () => {
       bar.removeAttribute("value"); // indeterminate while the server parses and embeds
-      stage.textContent = "parsing and embedding…";
+      stage.textContent = "stored, queued…";
     });
-    request.addEventListener("load", () => {
+    request.addEventListener("load", async () => {
       let body = null;
       try {
         body = JSON.parse(request.responseText);
       } catch {
         body = null;
       }
-      bar.value = 100;
-      if (request.status === 200 && body) {
-        const outcome = body.files[0];
-        if (outcome.status === "failed") {
-          stage.textContent = `failed: ${outcome.reason}`;
-          item.classList.add("failed");
-        } else {
-          stage.textContent = `${STAGE[outcome.status] || outcome.status}: version ${outcome.version}, ${outcome.chunks} chunks`;
-          if (outcome.note) stage.textContent += ` (${outcome.note})`;
-          item.classList.add("done");
-        }
+      if (request.status === 202 && body) {
+        await follow(body.job_id, item, stage).catch((error) => {
+          stage.textContent = `stored and queued (job ${body.job_id}); its progress could not be read: ${error.message}`;
+        });
+        bar.value = 100;
       } else {
+        bar.value = 100;
         let message = body && body.error ? body.error.message : `${request.status} ${request.statusText}`;
         const supported = body && body.error && body.error.detail && body.error.detail.supported_types;
         if (supported) message += `. Convert it to one of: ${supported.join(", ")}, and upload it again.`;
