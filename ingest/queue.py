@@ -136,7 +136,7 @@ def run_worker(app: Celery, runner: JobRunner, sweeper: Sweeper, concurrency: in
     sweeper.start()
     try:
         worker = app.Worker(
-            hostname=f"groundwork-{socket.gethostname()}-{os.getpid()}@%h",
+            hostname=f"groundwork-{os.getpid()}@{socket.gethostname()}",
             pool="solo" if concurrency == 1 else "threads", concurrency=concurrency,
             queues=[QUEUE], loglevel="INFO", without_gossip=True, without_mingle=True,
             without_heartbeat=True, optimization="fair",

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import rag  # noqa: F401  (sets the offline environment before any model library loads)
+from ingest.scheduler import JobRunner
 from rag.api.app import create_app
 from rag.bootstrap import Runtime, build_runtime
 from rag.config import Settings
@@ -115,6 +116,19 @@ def restart(runtime: Runtime) -> Runtime:
     """A fresh runtime over the same data directory, reusing the loaded models."""
     return build_runtime(runtime.settings, embedder=runtime.embedder, generator=runtime.generator,
                          parser=runtime.parser, reranker=runtime.reranker)
+
+
+@pytest.fixture(scope="module")
+def job_runner(runtime: Runtime) -> Iterator[JobRunner]:
+    """The job runner `rag serve` starts (the session's TestClient runs none), for a module
+    whose requests queue jobs (uploads answered 202, re-embeddings): it runs them in the
+    background until the module ends."""
+    from datetime import timedelta
+
+    runner = JobRunner(runtime.jobs, runtime.runner.syncer, timedelta(seconds=60), uploads=runtime.uploads)
+    runner.start()
+    yield runner
+    runner.stop()
 
 
 def wait_job(runtime: Runtime, job_id: str, timeout: float = 300):

@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from ingest.scheduler import JobRunner
-from rag.bootstrap import Runtime
 from tests import docs
 
 C = "async-up"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def runner(runtime: Runtime) -> Iterator[JobRunner]:
-    """The job runner `rag serve` starts (the session's TestClient runs none): it takes the
-    queued uploads of these tests in the background."""
-    runner = JobRunner(runtime.jobs, runtime.runner.syncer, timedelta(seconds=60), uploads=runtime.uploads)
-    runner.start()
-    yield runner
-    runner.stop()
+def runner(job_runner: JobRunner) -> JobRunner:
+    """Queued uploads run in the background, as under `rag serve`."""
+    return job_runner
 
 
 def _events(client: TestClient, job_id: str, timeout: float = 300) -> list[dict]:

@@ -47,8 +47,11 @@ def seeded(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     queued = runtime.jobs.create("upload", "reach", source_id="upload")  # stays queued: cancellable
     return {"app": app, "reader": key.json()["key"], "limited": limited.json()["key"],
             "ids": {"name": "reach", "document_id": up.json()["files"][0]["document_id"], "job_id": queued.id,
-                    "source_id": source.json()["id"], "key_id": victim.json()["id"]},
-            "created": {"POST /sources": source.status_code, "POST /keys": key.status_code}}
+                    "source_id": source.json()["id"], "key_id": victim.json()["id"],
+                    "ended_job_id": up.json()["job_id"]},
+            "created": {"POST /sources": source.status_code, "POST /keys": key.status_code,
+                        # the seeding upload waited (?wait=true): its 200
+                        "POST /collections/{name}/documents": up.status_code}}
 
 
 # Well-formed requests the service refuses: a file that is not a document, a folder that is
@@ -101,6 +104,9 @@ def _label(op) -> str:
 
 
 def _url(op, ids: dict[str, str]) -> str:
+    if op.path == "/jobs/{job_id}/events" and "ended_job_id" in ids:
+        # The stream of a job ends when the job does: the one still queued would never end.
+        ids = {**ids, "job_id": ids["ended_job_id"]}
     return op.path.format(**{k: ids.get(k, "does-not-exist-7f3a") for k in ("name", "document_id", "job_id", "source_id", "key_id")})
 
 

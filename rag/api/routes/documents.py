@@ -124,7 +124,7 @@ def list_chunks(name: CollectionName, document_id: str, catalog: CatalogDep, pag
 @router.post(
     "/collections/{name}/documents", status_code=202, response_model=UploadAcceptedOut,
     responses={200: {"model": UploadOut, "description": "with `wait=true`: each file's outcome"},
-               **BODY, **errors(400, 404, 413, 415, 422, 507)},
+               **BODY, **errors(400, 404, 413, 415, 422)},
 )
 def upload_documents(
     name: WritableCollection,

@@ -20,7 +20,7 @@ from rag.store.jobs import FILE_JOBS, FINAL, Job, State
 from rag.store.keys import Principal
 from rag.store.paging import PageRequest
 
-router = APIRouter(tags=["jobs"], responses={**KEYED, **errors(403)})
+router = APIRouter(tags=["jobs"], responses=KEYED)
 
 # How often the event stream re-reads the job, and sends a comment to keep proxies from
 # closing a quiet connection.
@@ -45,7 +45,7 @@ def job_out(runtime: Runtime, job: Job) -> JobOut:
     return out
 
 
-@router.get("/jobs", response_model=JobsOut, responses=errors(400, 422), dependencies=[Depends(require_admin)])
+@router.get("/jobs", response_model=JobsOut, responses=errors(400, 403, 422), dependencies=[Depends(require_admin)])
 def list_jobs(runtime: RuntimeDep,
               page: Annotated[PageRequest, Depends(paging(("created_at", "state"), "created_at", "desc"))],
               state: State | None = None, source_id: str | None = None,
