@@ -222,15 +222,16 @@ One `rag serve` with `RAG_QUEUE_URL` and `rag worker` processes on the machine's
 min {w['ack_s']['min']} s, **median {w['ack_s']['median']} s**, max {w['ack_s']['max']} s of 3 (goal ≤ 1 s).
 Ingesting the {w['documents']} Python-doc pages (one job per worker):
 
-| workers | seconds | documents/s | CPU seconds per worker |
+| workers | seconds | documents/s | CPU seconds per worker process |
 |---|---|---|---|
 | 1 | {one['seconds']} | **{one['documents_per_s']}** | {', '.join(map(str, one['worker_cpu_s']))} |
 | 2 | {two['seconds']} | **{two['documents_per_s']}** | {', '.join(map(str, two['worker_cpu_s']))} |
 
-Two workers over one: **{w['two_over_one']}×** on {w['cores']} cores. Where the time goes: a worker's
-parser processes and its embedder already keep both cores busy (its CPU seconds are about twice
-its wall seconds), so a second worker on the same two cores splits the CPU rather than adding
-any; workers scale with machines (or cores), not on one small machine.{note}
+Two workers over one: **{w['two_over_one']}×** on {w['cores']} cores. Where the time goes: one worker
+process (embedding and writing; its long-lived parser processes are not counted) used {sum(one['worker_cpu_s']) / one['seconds']:.2f} CPU-seconds per
+second; two used {sum(two['worker_cpu_s']) / two['seconds']:.2f} together. On a machine this small the
+workers share the same cores, so a second worker splits the CPU rather than adding to it: workers
+scale with machines (or cores), not on one small machine.{(' ' + w['note']) if w.get('note') else ''}{note}
 """
 
 
