@@ -41,7 +41,29 @@ def link_model_cache(source_models: Path, data_dir: Path) -> None:
             target.symlink_to(cached)
 
 
-class Server:
+class _Process:
+    """A child process of the tests, stopped by SIGTERM or killed by SIGKILL."""
+
+    proc: subprocess.Popen | None = None
+    stop_wait_s = 30.0  # how long a SIGTERM may take before SIGKILL
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as in a crash or the OOM killer."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not ended within `stop_wait_s`."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(self.stop_wait_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Server(_Process):
     """A `rag serve` process; `call` speaks JSON, `upload` sends multipart."""
 
     def __init__(self, data_dir: Path, **env: str):
@@ -101,20 +123,6 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
 
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, as in a crash or the OOM killer."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
     def wait_dead(self, timeout: float = 60) -> int | None:
         assert self.proc is not None
         try:
@@ -123,8 +131,10 @@ class Server:
             return None
 
 
-class Worker:
-    """A `rag worker` process."""
+class Worker(_Process):
+    """A `rag worker` process (a job in hand may take a while to finish on SIGTERM)."""
+
+    stop_wait_s = 60.0
 
     def __init__(self, data_dir: Path, env: dict[str, str]):
         self.data_dir, self.env = data_dir, env
@@ -149,16 +159,3 @@ class Worker:
                 return
             time.sleep(0.3)
         raise AssertionError(f"worker did not start:\n{self.log()[-4000:]}")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.kill()
