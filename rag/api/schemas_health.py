@@ -66,6 +66,8 @@ class IndexHealth(BaseModel):
     generation: int | None
     origin: str
     in_sync: bool
+    writing: bool = Field(False, description="a write of this replica is committed and on its way into "
+                          "the snapshot (an upload in progress); not in sync, yet healthy")
     kind: str | None
     tombstones: int | None
     damaged: str | None = Field(None, description="set when the index file on disk was damaged or not "

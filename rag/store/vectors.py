@@ -217,6 +217,14 @@ class VectorIndexes:
         with self._lock:
             return self._local_writes > 0
 
+    def writing(self, collection_id: int) -> bool:
+        """Whether a write of this process to the collection is committed but not yet in its
+        snapshot (a bulk load in progress, or an update being applied): behind, not broken.
+        Any local write counts too, so the instant between a commit and its apply is covered."""
+        with self._lock:
+            return (self._local_writes > 0 or collection_id in self._applying
+                    or collection_id in self._bulk_touched)
+
     def forget(self, collection_id: int) -> None:
         """Drop a deleted collection's cache and file (ids are never reused: no stale file is misread)."""
         with self._catch_up_lock, self._lock:

@@ -71,3 +71,32 @@ def test_intact_index_is_loaded_not_rebuilt(runtime: Runtime, seeded: int) -> No
     after = restart(runtime)
     state = next(s for s in after.index_states if s.collection_id == seeded)
     assert state.origin == "loaded"
+
+
+def test_health_tells_a_write_in_progress_from_a_lagging_index(client: TestClient, runtime: Runtime, seeded: int) -> None:
+    """Committed but not yet in the snapshot: while this process is writing (an upload job)
+    the replica is busy, not broken (200, `writing`); once the writer is done, /health itself
+    follows the change log and the index is in sync again."""
+    import numpy as np
+
+    from rag.store.sqlite import DocumentWrite
+    from rag.types import ChunkDraft
+
+    vector = np.ones((1, runtime.embedder.dimension), dtype=np.float32) / np.sqrt(runtime.embedder.dimension)
+    lag = DocumentWrite(document_id="doc_lagging", name="lag.txt", source="upload", content_hash="lag-hash",
+                        config_hash="cfg", size=1, mime_type="text/plain", metadata={},
+                        chunks=[ChunkDraft("The lag room is blue.", 0, None, None, 6)], embeddings=vector)
+    try:
+        with runtime.indexes.local_write():
+            write = runtime.store.replace_documents(C, [lag])
+            assert client.get("/health").status_code == 200
+            [shown] = [c for c in client.get("/health/details").json()["collections"] if c["name"] == C]
+            assert shown["index"]["in_sync"] is False and shown["index"]["writing"] is True
+        assert client.get("/health").status_code == 200
+        [shown] = [c for c in client.get("/health/details").json()["collections"] if c["name"] == C]
+        assert shown["index"]["in_sync"] is True and shown["index"]["writing"] is False
+    finally:
+        runtime.indexes.catch_up(write.collection_id)
+        runtime.store.delete_document(C, "doc_lagging")
+        runtime.indexes.catch_up(write.collection_id)
+    assert client.get("/health").status_code == 200

@@ -33,7 +33,10 @@ def _collections(runtime: Runtime, principal: Principal | None) -> tuple[bool, l
     for info in runtime.store.list_collections():
         state = states.get(info.id)
         in_sync = state is not None and state.generation == info.generation and state.vectors == info.chunk_count
-        healthy &= in_sync or state is None
+        # A snapshot behind because this process is writing it (an upload job's bulk load) is
+        # busy, not broken: a load balancer must not take a replica out for doing its work.
+        writing = not in_sync and runtime.indexes.writing(info.id)
+        healthy &= in_sync or writing or state is None
         if principal is None or not principal.can("read", info.name):
             continue
         out.append({
@@ -42,6 +45,7 @@ def _collections(runtime: Runtime, principal: Principal | None) -> tuple[bool, l
             "index": {"vectors": state.vectors if state else None,
                       "generation": state.generation if state else None,
                       "origin": state.origin if state else "not loaded", "in_sync": in_sync,
+                      "writing": writing,
                       "kind": state.kind if state else None,
                       "tombstones": state.tombstones if state else None,
                       "damaged": state.damaged if state else None},
