@@ -25,6 +25,8 @@ _TEXT_KINDS = ("TXT", "MD")
 _SHEET_KINDS = ("CSV", "TSV", "XLSX", "XLS")
 _SPACY_LOCK = threading.Lock()
 _spacy_ready = False
+_NARRATIVE_GUESS: dict[str, object] = {}  # unstructured's own classifier, by module, while switched off
+_narrative_chosen = False  # narrative_guess() was called (else parse() switches it off once)
 
 
 @dataclass(frozen=True)
@@ -131,18 +133,52 @@ def _sheet_title(filename: str, sheet: str | None) -> str:
     return f"{stem}: {sheet}" if sheet else stem
 
 
+def _not_narrative(text: str, *args: object, **kwargs: object) -> bool:
+    return False
+
+
+def narrative_guess(enabled: bool) -> None:
+    """Switch unstructured's "is this narrative text?" guess in HTML (so Markdown and e-mail
+    bodies) and DOCX on or off (off by default, for every parse).
+
+    The guess runs spaCy over every paragraph without a tag or style that says what it is,
+    and only chooses between NarrativeText and (Uncategorized)Text: titles come from the
+    h1-h6 tags and Word styles, lists, addresses and e-mail addresses from checks made before
+    it. Our chunker treats both categories alike, so the chunks do not change
+    (tests/ingest/test_parsing.py compares them per format), while parsing HTML costs about a
+    tenth (BENCHMARKS.md). Plain text, PDF, PPTX and XLSX keep it: there spaCy also decides
+    which lines are titles, so sections depend on it. Pinned to unstructured 0.27.35; the test
+    fails if the hook points move.
+    """
+    global _narrative_chosen
+    from unstructured.partition import docx
+    from unstructured.partition.html import parser
+
+    _narrative_chosen = True
+    for module in (parser, docx):
+        name = module.__name__
+        if not enabled and name not in _NARRATIVE_GUESS:
+            _NARRATIVE_GUESS[name] = module.is_possible_narrative_text
+            module.is_possible_narrative_text = _not_narrative
+        elif enabled and name in _NARRATIVE_GUESS:
+            module.is_possible_narrative_text = _NARRATIVE_GUESS.pop(name)
+
+
 def parse(data: bytes, filename: str, kind: str) -> list[Element]:
     """Partition a file; raises ParseFailed with the reason if it cannot be read."""
     use_packaged_spacy_model()
+    if not _narrative_chosen:
+        narrative_guess(False)
     from unstructured.partition.auto import partition
 
     if kind == "PDF":
         _check_pdf(data, filename)
 
-    kwargs: dict = {"file": io.BytesIO(data), "metadata_filename": filename}
+    # languages given: no language detection per document (and, when it finds more than one,
+    # per element); it only fills metadata.languages, which nothing here reads.
+    kwargs: dict = {"file": io.BytesIO(data), "metadata_filename": filename, "languages": ["eng"]}
     if kind == "PDF":
         kwargs["strategy"] = "fast"  # hi_res needs layout models from a hub
-        kwargs["languages"] = ["eng"]
     if kind == "EML":
         kwargs["process_attachments"] = False  # attachment names are untrusted paths
     try:

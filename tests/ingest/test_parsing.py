@@ -84,3 +84,67 @@ def test_unreadable_pdf_fails_with_a_reason() -> None:
 
 def test_normalise_removes_invisible_characters() -> None:
     assert normalise_text("pass\u200bword\u00ad \ufeffok\x00") == "password ok"
+
+
+# A fixed corpus per format with what the narrative guess decides on: prose, short lines in
+# capitals, label-like fragments, numbers, a list, a table.
+_SECTIONS = {
+    "Opening hours": "The workshop opens at 7:30 on weekdays. ON SATURDAYS IT OPENS AT NINE. Closed on Sundays.",
+    "Contacts": "Facilities: Ada Brenner\n\nPhone 0171 224 889\n\nWrite to facilities@example.org for keys.",
+    "Rules": "No food near the lathes\n\nGoggles at all times. Visitors sign in at the desk and wear a badge.",
+    "Figures": "2024\n\n41.50 EUR per bag\n\nThe lead time for rye grain is ten days from the order.",
+}
+_PER_FORMAT = [
+    ("f.html", docs.html("Workshop guide", _SECTIONS), "HTML"),
+    ("f.md", docs.markdown("Workshop guide", _SECTIONS), "MD"),
+    ("f.docx", docs.docx("Workshop guide", _SECTIONS), "DOCX"),
+    ("f.txt", "\n\n".join(f"{k}\n\n{v}" for k, v in _SECTIONS.items()).encode(), "TXT"),
+    ("f.pdf", docs.pdf([[k, *v.split("\n\n")] for k, v in _SECTIONS.items()]), "PDF"),
+    ("f.eml", b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Guide\r\nContent-Type: text/html\r\n\r\n"
+     + docs.html("Workshop guide", _SECTIONS), "EML"),
+]
+
+
+@pytest.mark.parametrize("name, data, kind", _PER_FORMAT, ids=[c[0] for c in _PER_FORMAT])
+def test_chunks_are_the_same_without_the_narrative_guess(runtime, name: str, data: bytes, kind: str) -> None:
+    """Switching unstructured's spaCy "narrative text" guess off (the default) changes no chunk."""
+    from ingest.chunking import Chunker, ChunkerConfig
+    from ingest.parsing import narrative_guess
+
+    chunker = Chunker(runtime.embedder.count_tokens, ChunkerConfig(max_tokens=60, overlap_tokens=8))
+    try:
+        narrative_guess(True)
+        guessed = parse(data, name, kind)
+        narrative_guess(False)
+        skipped = parse(data, name, kind)
+    finally:
+        narrative_guess(False)
+    assert [e.text for e in skipped] == [e.text for e in guessed]
+    assert [c.text for c in chunker.chunk(skipped)] == [c.text for c in chunker.chunk(guessed)]
+    titles = [e.text for e in skipped if e.kind == "Title"]
+    assert titles == [e.text for e in guessed if e.kind == "Title"]
+    if kind in ("HTML", "MD", "DOCX", "EML"):  # headings from the markup, not from spaCy
+        assert "Opening hours" in titles
+
+
+def test_html_is_parsed_without_spacy(monkeypatch) -> None:
+    """The guess is where HTML's parse time went; with it off, spaCy is not called at all."""
+    from unstructured.nlp import tokenize
+
+    from ingest.parsing import narrative_guess
+
+    parse(b"Warm-up. Loads the model.\n", "w.txt", "TXT")
+    calls: list[str] = []
+    nlp = tokenize._get_nlp()
+    monkeypatch.setattr(tokenize, "_get_nlp", lambda: calls.append("nlp") or nlp)
+    for cached in (tokenize._process_cached, tokenize.word_tokenize, tokenize.pos_tag, tokenize._tokenize_for_cache):
+        cached.cache_clear()  # texts classified by an earlier test would not call spaCy again
+    narrative_guess(False)
+    parse(docs.html("Workshop guide", _SECTIONS), "g.html", "HTML")
+    assert calls == []
+    narrative_guess(True)
+    try:
+        parse(docs.html("Workshop guide", _SECTIONS), "g.html", "HTML")
+    finally:
+        narrative_guess(False)
+    assert calls  # the hook point is still where unstructured asks spaCy
