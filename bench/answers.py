@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import CONFLICTS, pct
+from bench.common import CONFLICTS, pct, repeated
 from ingest.pipeline import IncomingFile
 from lab.evaluation import Dataset
 from rag.bootstrap import Runtime
@@ -44,21 +44,25 @@ def start_server(data_dir: Path) -> tuple[Server, float]:
     return server, round(time.perf_counter() - started, 2)
 
 
-def bench_concurrent(server: Server, questions: list[str], clients: int) -> dict:
+def bench_concurrent(server: Server, questions: list[str], clients: int,
+                     alone: dict[str, str] | None = None) -> dict:
     """`clients` threads asking the running server over loopback, each its share of the
-    questions; per-request latency as each client sees it (queueing included)."""
+    questions; per-request latency as each client sees it (queueing included). With `alone`
+    (each question's answer when asked one at a time), the share of answers that are the same."""
     latencies: list[float] = []
     statuses: list[int] = []
+    answers: dict[str, str] = {}
     lock = threading.Lock()
 
     def client(mine: list[str]) -> None:
         for q in mine:
             t = time.perf_counter()
-            status, _ = server.call("POST", "/collections/bench-answers/query",
-                                    {"question": q, "top_k": 5, "max_tokens": 64}, timeout=600)
+            status, body = server.call("POST", "/collections/bench-answers/query",
+                                       {"question": q, "top_k": 5, "max_tokens": 64}, timeout=600)
             with lock:
                 latencies.append((time.perf_counter() - t) * 1000)
                 statuses.append(status)
+                answers[q] = (body or {}).get("answer", "") if isinstance(body, dict) else ""
 
     threads = [threading.Thread(target=client, args=(questions[i::clients],)) for i in range(clients)]
     started = time.perf_counter()
@@ -67,6 +71,22 @@ def bench_concurrent(server: Server, questions: list[str], clients: int) -> dict
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
-    return {"clients": clients, "questions": len(questions), "p50_ms": pct(latencies, 50),
-            "p95_ms": pct(latencies, 95), "answers_per_s": round(len(questions) / wall, 3),
-            "statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}}
+    out = {"clients": clients, "questions": len(questions), "p50_ms": pct(latencies, 50),
+           "p95_ms": pct(latencies, 95), "answers_per_s": round(len(questions) / wall, 3),
+           "statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}}
+    if alone is not None:
+        out["same_answers_as_alone"] = round(sum(answers.get(q) == alone.get(q) for q in questions) / len(questions), 3)
+    out["_answers"] = answers  # for the next call's comparison; dropped before the report
+    return out
+
+
+def bench_concurrency(server: Server, questions: list[str], clients: int = 8) -> dict:
+    """Answers/s with one client, then with `clients` at once (three runs), on the same
+    server and questions: the speed-up batching gives, and whether any answer changed."""
+    one = bench_concurrent(server, questions, 1)
+    alone = one.pop("_answers")
+    many = repeated(lambda _: bench_concurrent(server, questions, clients, alone), "answers_per_s")
+    many.pop("_answers")
+    many["one_client"] = one
+    many["speedup"] = round(many["answers_per_s"] / one["answers_per_s"], 2)
+    return many

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterator
+import statistics
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +37,22 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_mb": mem, "python": platform.python_version(),
             "torch": torch.__version__, "transformers": transformers.__version__, "faiss": faiss.__version__,
             "onnxruntime": onnxruntime.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (what else was running around a section)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def repeated(measure: Callable[[int], dict], key: str, runs: int = 3) -> dict:
+    """Run a noisy measurement `runs` times (`measure` gets the run's index); the run whose
+    `key` is the median, with every run's figure under "repeats" (min, median, max)."""
+    results = sorted((measure(i) for i in range(runs)), key=lambda r: r[key])
+    values = [r[key] for r in results]
+    chosen = dict(results[len(results) // 2])
+    chosen["repeats"] = {"figure": key, "runs": values, "min": min(values),
+                         "median": statistics.median(values), "max": max(values)}
+    return chosen
 
 
 @contextmanager

@@ -36,17 +36,19 @@ def python_docs(pages: int, seed: int = 0) -> Path:
     return folder
 
 
-def bench_ingest(runtime: Runtime, folder: Path) -> dict:
+def bench_ingest(runtime: Runtime, folder: Path, run: int = 0) -> dict:
     """End-to-end ingest of the pages through the real pipeline, and the bare embedding bound
-    (the same embedder alone on the chunks the pipeline produced)."""
+    (the same embedder alone on the chunks the pipeline produced). Each run its own
+    collection, so a repeat ingests everything again."""
+    collection = f"bench-ingest-{run}"
     files = [IncomingFile(p.name, p.read_bytes()) for p in sorted(folder.glob("*.html"))]
     started = time.perf_counter()
-    outcomes = runtime.ingestor.ingest_many("bench-ingest", files)
+    outcomes = runtime.ingestor.ingest_many(collection, files)
     elapsed = time.perf_counter() - started
     chunks = sum(o.chunks for o in outcomes)
     with runtime.store.snapshot() as conn:
         texts = [r[0] for r in conn.execute("SELECT text FROM chunks WHERE collection_id = "
-                                            "(SELECT id FROM collections WHERE name = 'bench-ingest')")]
+                                            "(SELECT id FROM collections WHERE name = ?)", (collection,))]
     started = time.perf_counter()
     runtime.embedder.embed_documents(texts)
     embed_s = time.perf_counter() - started

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench import peers  # noqa: E402
-from bench.answers import answers_corpus, bench_answers, bench_concurrent, start_server  # noqa: E402
-from bench.common import CONFLICTS, WORK, machine, postgres_database  # noqa: E402
+from bench.answers import answers_corpus, bench_answers, bench_concurrency, start_server  # noqa: E402
+from bench.common import CONFLICTS, WORK, load_average, machine, postgres_database, repeated  # noqa: E402
 from bench.embedders import bench_embedders  # noqa: E402
 from bench.engine import bench_engine  # noqa: E402
 from bench.generation import (  # noqa: E402
@@ -47,6 +47,7 @@ from bench.generation import (  # noqa: E402
 from bench.ingestion import bench_ingest, python_docs  # noqa: E402
 from bench.report import rerender, write_reports  # noqa: E402
 from bench.retrieval import bench_ann, bench_faiss_threads, bench_retrieval  # noqa: E402
+from bench.weights import bench_weights  # noqa: E402
 from bench.workers import bench_workers  # noqa: E402
 from lab.evaluation import Dataset  # noqa: E402
 from rag.bootstrap import build_runtime  # noqa: E402
@@ -60,6 +61,72 @@ from rag.models import resolve_embedding_model  # noqa: E402
 # The imports above also load, at import time, everything the section modules import at
 # their top: the parser workers are spawned, so each one imports this file again as
 # __mp_main__ and holds the same modules as before the split.
+
+
+def section(name: str, fn, *a):
+    """Run one section, with the load average before and after it (what else ran)."""
+    print(f"{name} ...", flush=True)
+    before = load_average()
+    value = fn(*a)
+    if isinstance(value, dict):
+        value["load_average"] = {"before": before, "after": load_average()}
+    print(f"  {json.dumps(value)}", flush=True)
+    return value
+
+
+def ingest_sections(runtime, pages: Path, skip_peers: bool) -> dict:
+    """Groundwork (three runs), Groundwork with one parser worker, LangChain (three runs)."""
+    out = {"ingest": section("ingest (Groundwork, 3 runs)", repeated,
+                             lambda i: bench_ingest(runtime, pages, i), "documents_per_s")}
+    # The same with one parser worker process (RAG_INGEST__PARSE_WORKERS=1, less memory).
+    one = build_runtime(Settings(data_dir=WORK / "data-1worker", load_samples=False, run_jobs=False,
+                                 ingest=IngestSettings(parse_workers=1)),
+                        embedder=runtime.embedder, generator=runtime.generator)
+    out["ingest_1_worker"] = section("ingest (Groundwork, 1 parser worker)", bench_ingest, one, pages)
+    one.parser.close()
+    one.store.close()
+    if not skip_peers:
+        out["langchain"] = section("ingest (LangChain, 3 runs)", repeated, lambda i: peers.run(
+            "langchain", "peer_langchain.py", str(pages), str(resolve_embedding_model("default"))),
+            "documents_per_s")
+    return out
+
+
+def generation_sections(runtime, settings: Settings, skip_peers: bool) -> dict:
+    """transformers, the service's generator and the llama.cpp peer on the same prompts
+    (the last two three runs each)."""
+    out = {}
+    prompts = generation_prompts(runtime, 8)
+    transformers_gen = TransformersGenerator(llm_dir(settings))
+    out["generation"] = section("generation (transformers)", bench_generation, transformers_gen, prompts)
+    tokenizer = transformers_gen._tokenizer
+    out["service_generation"] = section("generation (service default, 3 runs)", repeated, lambda i: bench_service_generator(
+        runtime.generator, tokenizer, prompts), "gen_tokens_per_s")
+    del transformers_gen
+    if not skip_peers:
+        out["llamacpp"] = section("generation (llama.cpp peer, 3 runs)", repeated,
+                                  lambda i: bench_llamacpp(tokenizer, prompts), "gen_tokens_per_s")
+    return out
+
+
+def rerun_sections(name: str, measure, command: str) -> None:
+    """Measure some sections again and merge them into BENCHMARKS.json (after a change to
+    what they measure); every other figure keeps the run that made it."""
+    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
+    details = payload["details"]
+    data = WORK / f"data-{name}"
+    for item in data.iterdir() if data.is_dir() else []:
+        if item.name != "models":  # converted models are kept between runs
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    settings = Settings(data_dir=data, load_samples=False, run_jobs=False)
+    runtime = build_runtime(settings)
+    for key, value in measure(runtime, settings).items():
+        details[key] = value
+    details.setdefault("rerun", {})[name] = command
+    details["machine_rerun"] = machine()
+    runtime.parser.close()
+    runtime.store.close()
+    write_reports(details, payload["command"])
 
 
 def rerun_retrieval(sizes: list[int], queries_n: int, command: str) -> None:
@@ -95,13 +162,14 @@ def rerun_answers(questions_n: int, command: str) -> None:
     runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False))
     questions = answers_corpus(runtime, questions_n)
     details = payload["details"]
-    details["answers"] = bench_answers(runtime, questions)
-    print(f"  {json.dumps(details['answers'])}", flush=True)
+    details["answers"] = section("answers (in process, 3 runs)", repeated,
+                                 lambda i: bench_answers(runtime, questions), "p50_ms")
     runtime.parser.close()
     runtime.store.close()
     server, _ = start_server(data)
     try:
-        details["concurrent"] = bench_concurrent(server, questions, 8)
+        details["concurrent"] = section("answers (1 client, then 8 concurrent clients)", bench_concurrency,
+                                        server, questions, 8)
     finally:
         server.stop()
     details["answers_command"] = command
@@ -158,6 +226,23 @@ def rerun_workers(pages_n: int, command: str) -> None:
     write_reports(details, payload["command"])
 
 
+def rerun_weights(questions_n: int, command: str) -> None:
+    """Measure only the weights comparison (float16 against Q8_0 answers) and merge it."""
+    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
+    details = payload["details"]
+    data = WORK / "data-weights"
+    for item in data.iterdir() if data.is_dir() else []:
+        if item.name != "models":  # the converted models are kept between runs
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False), load_llm=False)
+    details["weights"] = bench_weights(runtime, answers_corpus(runtime, questions_n), WORK / "office-docs")
+    details["weights_command"] = command
+    print(f"  {json.dumps(details['weights'])}", flush=True)
+    runtime.parser.close()
+    runtime.store.close()
+    write_reports(details, payload["command"])
+
+
 def _model_cache() -> Path:
     # The converted models (ONNX export, float16 GGUF) of a runtime built once, shared by the
     # processes the workers section starts.
@@ -186,6 +271,13 @@ def main() -> None:
                         help="measure only the engine backend's overhead (--answers questions) and merge it")
     parser.add_argument("--only-workers", action="store_true",
                         help="measure only the ingestion workers (--pages pages) and merge it")
+    parser.add_argument("--only-weights", action="store_true",
+                        help="compare only float16 and Q8_0 answers (--weights-questions conflicts questions) and merge it")
+    parser.add_argument("--weights-questions", type=int, default=200)
+    parser.add_argument("--only-ingest", action="store_true",
+                        help="measure only the ingestion section (Groundwork and LangChain, --pages) and merge it")
+    parser.add_argument("--only-generation", action="store_true",
+                        help="measure only the generation section (transformers, service, llama.cpp peer) and merge it")
     args = parser.parse_args()
     if args.rerender:
         rerender()
@@ -200,15 +292,20 @@ def main() -> None:
     if args.only_workers:
         rerun_workers(args.pages, command)
         return
+    if args.only_ingest:
+        rerun_sections("ingest", lambda rt, _: ingest_sections(rt, python_docs(args.pages), args.skip_peers), command)
+        return
+    if args.only_generation:
+        rerun_sections("generation", lambda rt, st: generation_sections(rt, st, args.skip_peers), command)
+        return
+    if args.only_weights:
+        rerun_weights(args.weights_questions, command)
+        return
     if args.only_retrieval:
         rerun_retrieval([int(x) for x in args.sizes.split(",")], args.queries, command)
         return
 
-    def step(name: str, fn, *a):
-        print(f"{name} ...", flush=True)
-        value = fn(*a)
-        print(f"  {json.dumps(value)}", flush=True)
-        return value
+    step = section
 
     for item in WORK.iterdir() if WORK.is_dir() else []:
         if item.name not in ("envs", "pydoc", "models"):  # peers, downloads and exports are kept
@@ -228,35 +325,22 @@ def main() -> None:
     queries = [ds.queries[q]["text"] for q in list(ds.qrels)[: args.queries]]
     results["queries"] = len(queries)
     pages = python_docs(args.pages)
-    results["ingest"] = step("ingest (Groundwork)", bench_ingest, runtime, pages)
-    # The same with one parser worker process (RAG_INGEST__PARSE_WORKERS=1, less memory).
-    one = build_runtime(Settings(data_dir=WORK / "data-1worker", load_samples=False, run_jobs=False,
-                                 ingest=IngestSettings(parse_workers=1)),
-                        embedder=runtime.embedder, generator=runtime.generator)
-    results["ingest_1_worker"] = step("ingest (Groundwork, 1 parser worker)", bench_ingest, one, pages)
-    one.parser.close()
-    one.store.close()
-    if not args.skip_peers:
-        results["langchain"] = step("ingest (LangChain)", peers.run, "langchain", "peer_langchain.py", str(pages),
-                                    str(resolve_embedding_model("default")))
+    results.update(ingest_sections(runtime, pages, args.skip_peers))
     results["embedders"] = step("embedders", bench_embedders, args.embed_passages)
-    prompts = generation_prompts(runtime, 8)
-    transformers_gen = TransformersGenerator(llm_dir(settings))
-    results["generation"] = step("generation (transformers)", bench_generation, transformers_gen, prompts)
-    tokenizer = transformers_gen._tokenizer
-    results["service_generation"] = step("generation (service default)", bench_service_generator,
-                                         runtime.generator, tokenizer, prompts)
-    del transformers_gen
-    if not args.skip_peers:
-        results["llamacpp"] = step("generation (llama.cpp peer)", bench_llamacpp, tokenizer, prompts)
-    questions = answers_corpus(runtime, args.answers)
-    results["answers"] = step("answers (in process)", bench_answers, runtime, questions)
+    results.update(generation_sections(runtime, settings, args.skip_peers))
+    conflicts = answers_corpus(runtime, max(args.answers, args.weights_questions))
+    questions = conflicts[: args.answers]
+    results["answers"] = step("answers (in process, 3 runs)", repeated, lambda i: bench_answers(runtime, questions),
+                              "p50_ms")
+    results["weights"] = step("float16 against Q8_0 answers", bench_weights, runtime,
+                              conflicts[: args.weights_questions], WORK / "office-docs")
     results["engine"] = step("answers (through llama.cpp's server)", bench_engine, runtime, questions)
     # The server shares the data directory (SQLite in WAL mode); the in-process runtime idles.
     server, warm_s = start_server(data)
     try:
         results["start"] = {"cold_s": cold_s, "warm_s": warm_s}
-        results["concurrent"] = step("answers (8 concurrent clients)", bench_concurrent, server, questions, 8)
+        results["concurrent"] = step("answers (1 client, then 8 concurrent clients)", bench_concurrency, server,
+                                     questions, 8)
     finally:
         server.stop()
     results["workers"] = step("ingestion workers", bench_workers, pages, settings.model_cache_dir)

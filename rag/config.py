@@ -52,10 +52,16 @@ class LLMSettings(EngineSettings):
     # "openai": an OpenAI-compatible chat-completions engine at `base_url` (README, "Bring
     # your own engine").
     backend: Literal["auto", "llamacpp", "transformers", "openai"] = "auto"
-    # llama.cpp weights: "f16" widens a quantized GGUF to float16 once (answers like the
-    # float32 transformers path; 4-bit weights changed answers of the 135M model);
-    # "original" runs the file as shipped (faster still, less faithful).
-    llamacpp_weights: Literal["f16", "original"] = "f16"
+    # llama.cpp weights, written once from the dequantized GGUF with the adapter merged:
+    # "q8_0" 8-bit blocks (the token embeddings, also the output layer, stay float16): 99.3%
+    # of 304 evaluation answers the same as float16's, none worse, fewer bytes per token
+    # (BENCHMARKS.md); "f16" float16 (answers like the float32 transformers path); "original"
+    # the file as shipped (4-bit weights changed answers of the 135M model).
+    llamacpp_weights: Literal["f16", "q8_0", "original"] = "q8_0"
+    # llama.cpp: questions decoded together, sharing each decode step (a step for four costs
+    # little more than for one on a CPU). Each holds a KV cache of the context window: about
+    # 190 MB at 8,192 tokens for the default model. 1: one answer at a time.
+    batch_slots: int = Field(4, ge=1, le=32)
     # For a GGUF model: the file name inside `model` (a folder); ignored otherwise.
     gguf_file: str | None = None
     # LoRA adapter merged into the model at load: "default" is the one `rag tune` trained for
@@ -170,6 +176,9 @@ class RerankSettings(BaseModel):
     # the packaged MiniLM); "none": off (the cosine similarity and RAG_RETRIEVAL__MIN_SCORE
     # decide, as before); anything else: a folder written by `rag tune reranker`.
     model: str = "default"
+    # "torch": float32 on PyTorch; "onnx-int8": the same network exported once to ONNX with
+    # int8 weights (rag/retrieval/rerank_onnx.py), faster on a CPU (BENCHMARKS.md).
+    backend: Literal["torch", "onnx-int8"] = "torch"
     # Fused candidates the reranker reads per question (each costs ~15 ms on two cores).
     candidates: int = Field(20, ge=1, le=200)
     # Probability below which no chunk is evidence (the answer is "not in the documents"):

@@ -54,9 +54,7 @@ def export_int8(model_path: Path, cache_root: Path) -> Path:
     """Export `model_path` (a sentence-transformers folder with mean pooling) to an int8
     ONNX file under `cache_root`, once; return the file. Written under a temporary name
     and renamed, so a crash never leaves half a model."""
-    import onnx
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
 
     key = hashlib.sha256(f"{model_path.resolve()}|{EXPORT_VERSION}|{torch.__version__}".encode()).hexdigest()[:16]
@@ -80,20 +78,46 @@ def export_int8(model_path: Path, cache_root: Path) -> Path:
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-    example = {name: torch.ones((2, 8), dtype=torch.long) for name in _INPUTS}
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in _INPUTS}
     with atomic_path(target) as tmp:
         tmp.mkdir()
-        with torch.inference_mode():
-            torch.onnx.export(MeanPooled(model), (), str(tmp / "fp32.onnx"), kwargs=example,
-                              input_names=list(_INPUTS), output_names=["sentence_embedding"],
-                              dynamic_axes=dynamic, dynamo=False)
-        # DefaultTensorType: the traced graph leaves some intermediate types to the quantizer.
-        quantize_dynamic(str(tmp / "fp32.onnx"), str(tmp / "model.onnx"), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"],
-                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
-        (tmp / "fp32.onnx").unlink()
+        write_int8_onnx(MeanPooled(model), tmp, "sentence_embedding")
     return target / "model.onnx"
+
+
+def write_int8_onnx(module: Any, folder: Path, output_name: str) -> Path:
+    """Trace a BERT-like `module` (input_ids, attention_mask, token_type_ids -> one output)
+    with the TorchScript exporter and write it as folder/model.onnx with int8 weights: the
+    recipe of the module docstring, shared by the embedder and the reranker."""
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    example = {name: torch.ones((2, 8), dtype=torch.long) for name in _INPUTS}
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in _INPUTS}
+    with torch.inference_mode():
+        torch.onnx.export(module.eval(), (), str(folder / "fp32.onnx"), kwargs=example,
+                          input_names=list(_INPUTS), output_names=[output_name],
+                          dynamic_axes=dynamic, dynamo=False)
+    # DefaultTensorType: the traced graph leaves some intermediate types to the quantizer.
+    quantize_dynamic(str(folder / "fp32.onnx"), str(folder / "model.onnx"), weight_type=QuantType.QInt8,
+                     per_channel=True, op_types_to_quantize=["MatMul"],
+                     extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+    (folder / "fp32.onnx").unlink()
+    return folder / "model.onnx"
+
+
+def onnx_session(onnx_file: Path, threads: int = 0) -> Any:
+    """An ONNX Runtime session on the CPU, as the embedder and the reranker run theirs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Two cores: as many intra-op threads as cores, no inter-op pool competing with them.
+    options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    # Idle ORT threads spin by default, taking the CPU the parser worker needs while
+    # ingestion overlaps parsing with embedding (60 pages: 59 s without spinning, 69 s with).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxEmbedder(BaseEmbedder):
@@ -114,22 +138,13 @@ class OnnxEmbedder(BaseEmbedder):
 
     def _load(self) -> None:
         """Export (first run only) and load the quantized model."""
-        import onnxruntime as ort
         from transformers import AutoTokenizer
 
         folder = Path(self.model_path)
         if not folder.is_dir():
             raise ModelUnavailable(f"the onnx-int8 backend needs a local model folder, not {self.model_path}")
         self.cache_root.mkdir(parents=True, exist_ok=True)
-        onnx_file = export_int8(folder, self.cache_root)
-        options = ort.SessionOptions()
-        # Two cores: as many intra-op threads as cores, no inter-op pool competing with them.
-        options.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        # Idle ORT threads spin by default, taking the CPU the parser worker needs while
-        # ingestion overlaps parsing with embedding (60 pages: 59 s without spinning, 69 s with).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(export_int8(folder, self.cache_root), self.threads)
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
         self._counter = WordPieceCounter(self._tokenizer)
         self.max_tokens = _max_seq_length(folder)

@@ -1,5 +1,6 @@
-"""GGUF surgery: widen a quantized GGUF to float16 (with a LoRA adapter merged), or convert
-it once to safetensors for the transformers backend. Results are cached under data/models."""
+"""GGUF surgery: rewrite a quantized GGUF as float16 or 8-bit (Q8_0) weights (with a LoRA
+adapter merged), or convert it once to safetensors for the transformers backend. Results are
+cached under data/models."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rag.errors import ModelUnavailable
 from rag.files import atomic_path
@@ -20,13 +21,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def widened_gguf(source: LLMSource, cache_root: Path, adapter: Path | None = None) -> Path:
-    """The GGUF with every quantized tensor dequantized to float16 (and a LoRA adapter, if
-    given, merged into the weights), written once under cache_root; return its path.
+RewrittenWeights = Literal["f16", "q8_0"]
+
+
+def widened_gguf(source: LLMSource, cache_root: Path, adapter: Path | None = None,
+                 weights: RewrittenWeights = "f16") -> Path:
+    """The GGUF with every quantized tensor dequantized (and a LoRA adapter, if given, merged
+    into the weights), then written as float16 or as Q8_0 matrices once under cache_root;
+    return its path.
 
     llama.cpp multiplies 4-bit weights by 8-bit-quantized activations, and with SmolLM2-135M
     that changes answers (an end-to-end test's organiser became "Lantern Festival"). From
     float16 weights it answers like the float32 transformers path and is still ~6x faster.
+    Q8_0 (8-bit blocks of 32 with a float16 scale, quantized after the merge) reads half the
+    bytes per token of float16; EVALUATION.md and BENCHMARKS.md compare its answers and speed.
     Merging the adapter here lets the tuned model run on llama.cpp at the base model's speed.
     Written under a temporary name and renamed, so a crash never leaves half a file.
     """
@@ -35,27 +43,30 @@ def widened_gguf(source: LLMSource, cache_root: Path, adapter: Path | None = Non
     if source.gguf_file is None:
         raise ValueError("only GGUF sources are widened")
     original = Path(source.model) / source.gguf_file
-    raw = f"{original.resolve()}|{original.stat().st_size}|f16-v1"
+    raw = f"{original.resolve()}|{original.stat().st_size}|{weights}-v2"
     if adapter is not None:
         raw += "|" + _adapter_digest(adapter)
     key = hashlib.sha256(raw.encode()).hexdigest()[:16]
-    target = cache_root / f"gguf-f16-{key}.gguf"
+    target = cache_root / f"gguf-{weights.replace('_', '')}-{key}.gguf"
     if target.exists():
         return target
-    log.info("writing %s with float16 weights%s once (a few seconds); cached as %s", original.name,
+    log.info("writing %s with %s weights%s once (seconds); cached as %s", original.name, weights,
              f" and the adapter {adapter.name} merged" if adapter else "", target)
     reader = gguf.GGUFReader(original)
     deltas = lora_deltas(adapter, reader) if adapter is not None else {}
     with atomic_path(target) as tmp:
         _write_widened(gguf.GGUFWriter(tmp, reader.fields[gguf.Keys.General.ARCHITECTURE].contents()),
-                       reader, deltas)
+                       reader, deltas, weights)
     return target
 
 
-def _write_widened(writer, reader, deltas: dict) -> None:
+def _write_widened(writer, reader, deltas: dict, weights_kind: RewrittenWeights) -> None:
     import gguf
     import numpy as np
-    from gguf.quants import dequantize
+    from gguf.quants import dequantize, quantize
+
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    block = gguf.GGML_QUANT_SIZES[q8][0]
 
     for field in reader.fields.values():
         if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
@@ -63,20 +74,30 @@ def _write_widened(writer, reader, deltas: dict) -> None:
         kind = field.types[0]
         value = field.contents()
         if field.name == gguf.Keys.General.FILE_TYPE:
-            value = int(gguf.LlamaFileType.MOSTLY_F16)
+            value = int(gguf.LlamaFileType.MOSTLY_F16 if weights_kind == "f16" else gguf.LlamaFileType.MOSTLY_Q8_0)
         writer.add_key_value(field.name, value, kind,
                              sub_type=field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None)
     for tensor in reader.tensors:
         weights = dequantize(tensor.data, tensor.tensor_type)
         if tensor.name in deltas:
             weights = weights.astype(np.float32) + deltas[tensor.name]
-        # Norm vectors stay float32, as llama.cpp's own converter writes them.
-        writer.add_tensor(tensor.name, weights.astype(np.float32 if weights.ndim == 1 else np.float16))
+        if weights.ndim == 1:
+            # Norm vectors stay float32, as llama.cpp's own converter writes them.
+            writer.add_tensor(tensor.name, weights.astype(np.float32))
+        elif weights_kind == "q8_0" and weights.shape[-1] % block == 0 and tensor.name not in _KEEP_F16:
+            writer.add_tensor(tensor.name, quantize(weights.astype(np.float32), q8), raw_dtype=q8)
+        else:
+            writer.add_tensor(tensor.name, weights.astype(np.float16))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
 
+
+# Kept float16 in the Q8_0 copy: the token embeddings, which SmolLM2 also uses as its output
+# projection (tied), so their rounding moves every logit and flipped near-ties of greedy
+# decoding; the other matrices take the 8-bit blocks.
+_KEEP_F16 = {"token_embd.weight", "output.weight"}
 
 # Hugging Face module names of a llama-type model -> llama.cpp tensor names.
 _GGUF_NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",

@@ -213,11 +213,16 @@ def resolve_reranker(model: str) -> Path | None:
     return path
 
 
-def make_reranker(settings: Settings) -> CrossEncoderReranker | None:
+def make_reranker(settings: Settings) -> Reranker | None:
     """The configured reranker (not yet loaded), or None when it is off."""
     folder = resolve_reranker(settings.rerank.model)
     if folder is None:
         return None
+    if settings.rerank.backend == "onnx-int8":
+        from rag.retrieval.rerank_onnx import OnnxCrossEncoderReranker
+
+        return OnnxCrossEncoderReranker(resolve_embedding_model("default"), folder, settings.model_cache_dir,
+                                        settings.rerank.max_tokens, settings.rerank.batch_size)
     # The adapter was trained on the packaged MiniLM, whatever RAG_EMBEDDING__MODEL says.
     return CrossEncoderReranker(resolve_embedding_model("default"), folder, settings.rerank.max_tokens,
                                 settings.rerank.batch_size)
