@@ -45,6 +45,7 @@ from bench.generation import (  # noqa: E402
     generation_prompts,
 )
 from bench.ingestion import bench_ingest, python_docs  # noqa: E402
+from bench.parsing import bench_parsing  # noqa: E402
 from bench.report import rerender, write_reports  # noqa: E402
 from bench.retrieval import bench_ann, bench_faiss_threads, bench_retrieval  # noqa: E402
 from bench.weights import bench_weights  # noqa: E402
@@ -76,8 +77,9 @@ def section(name: str, fn, *a):
 
 def ingest_sections(runtime, pages: Path, skip_peers: bool) -> dict:
     """Groundwork (three runs), Groundwork with one parser worker, LangChain (three runs)."""
-    out = {"ingest": section("ingest (Groundwork, 3 runs)", repeated,
-                             lambda i: bench_ingest(runtime, pages, i), "documents_per_s")}
+    out = {"parsing": section("parsing per format (spaCy guess on / off)", bench_parsing, runtime)}
+    out["ingest"] = section("ingest (Groundwork, 3 runs)", repeated,
+                            lambda i: bench_ingest(runtime, pages, i), "documents_per_s")
     # The same with one parser worker process (RAG_INGEST__PARSE_WORKERS=1, less memory).
     one = build_runtime(Settings(data_dir=WORK / "data-1worker", load_samples=False, run_jobs=False,
                                  ingest=IngestSettings(parse_workers=1)),
@@ -276,6 +278,8 @@ def main() -> None:
     parser.add_argument("--weights-questions", type=int, default=200)
     parser.add_argument("--only-ingest", action="store_true",
                         help="measure only the ingestion section (Groundwork and LangChain, --pages) and merge it")
+    parser.add_argument("--only-parsing", action="store_true",
+                        help="measure only parsing per format, unstructured's spaCy guess on and off, and merge it")
     parser.add_argument("--only-generation", action="store_true",
                         help="measure only the generation section (transformers, service, llama.cpp peer) and merge it")
     args = parser.parse_args()
@@ -294,6 +298,9 @@ def main() -> None:
         return
     if args.only_ingest:
         rerun_sections("ingest", lambda rt, _: ingest_sections(rt, python_docs(args.pages), args.skip_peers), command)
+        return
+    if args.only_parsing:
+        rerun_sections("parsing", lambda rt, _: {"parsing": section("parsing per format", bench_parsing, rt)}, command)
         return
     if args.only_generation:
         rerun_sections("generation", lambda rt, st: generation_sections(rt, st, args.skip_peers), command)

@@ -12,6 +12,15 @@ for _name, _value in {
     "UNSTRUCTURED_DISABLE_NOTICE": "1",
     "TOKENIZERS_PARALLELISM": "false",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    # llama.cpp, torch and faiss share one libgomp in this process. Once torch has run a
+    # parallel region, libgomp counts more threads than cores and cuts the spin before a
+    # waiting thread sleeps from 300,000 to 1,000 iterations: llama.cpp synchronises its
+    # threads after every operation, so each token then pays futex wake-ups, and decoding in
+    # the service ran at 57-62 tokens/s against 104-113 alone. "ACTIVE" with an explicit spin
+    # count keeps the usual spin-then-sleep whatever the thread count (idle threads still
+    # sleep); BENCHMARKS.md has the figures. Read when libgomp loads: set before any import.
+    "OMP_WAIT_POLICY": "ACTIVE",
+    "GOMP_SPINCOUNT": "300000",
 }.items():
     os.environ.setdefault(_name, _value)
 
