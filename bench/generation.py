@@ -57,7 +57,8 @@ def bench_generation(gen, prompts: list, max_tokens: int = 64) -> dict:
 def bench_service_generator(gen, tokenizer, prompts: list, max_tokens: int = 64) -> dict:
     """The service's configured generator as the service calls it (streamed pieces; llama.cpp
     streams one token per piece). Answers end at the model's end-of-turn, so decode speed is
-    over the tokens it chose to write."""
+    over the tokens it chose to write, counting the end-of-turn token: decoding it is a step
+    like any other (the time measured runs until it), and the peer counts every token too."""
     gen.warm_up()
     next(iter(gen.generate(prompts[0], 4)), None)  # warm up
     prefill, decode, ttft = [], [], []
@@ -75,7 +76,8 @@ def bench_service_generator(gen, tokenizer, prompts: list, max_tokens: int = 64)
         ttft.append((first - t) * 1000)
         prefill.append(n_prompt / (first - t))
         if pieces > 1:
-            decode.append((pieces - 1) / (done - first))
+            ended_early = pieces < max_tokens  # then one more step decoded the end-of-turn token
+            decode.append((pieces - 1 + ended_early) / (done - first))
     return {"engine": f"{gen.backend} (the service's default generator)", "prompts": len(prompts),
             "prompt_tokens_per_s": round(statistics.median(prefill), 1),
             "gen_tokens_per_s": round(statistics.median(decode), 1), "ttft_ms_p50": pct(ttft, 50)}

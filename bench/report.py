@@ -242,7 +242,7 @@ def _parsing_section(r: dict) -> str:
     if not p:
         return ""
     rows = "\n".join(f"| {kind} | {v['guess_on_s']} | {v['guess_off_s']} | {v['speedup']}× | {v['elements']} | "
-                     f"{'yes' if v['same_chunks'] else '**no**'} |" for kind, v in p.items())
+                     f"{'yes' if v['same_chunks'] else '**no**'} |" for kind, v in p.items() if "guess_on_s" in v)
     return f"""
 ### Parsing per format: where the time goes
 The same 40 sections (a heading and a conflicts passage each) written in each format by the
