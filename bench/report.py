@@ -110,7 +110,7 @@ def render_markdown(r: dict, flat: dict, command: str) -> str:
                if llama else "| llama.cpp | not run (--skip-peers) | | |")
     return f"""# Benchmarks
 
-Made by `{command}` (about 40 minutes, most of it the peers and the 1M-chunk build) on
+Made by `{command}` (about an hour: the 1M-chunk build, the peers, and three runs of every noisy figure) on
 {m['cpu']}, {m['cores']} cores, {m['memory_mb']:,} MB RAM; Python {m['python']}, torch {m['torch']},
 transformers {m['transformers']}, faiss {m['faiss']}, onnxruntime {m['onnxruntime']}. The machine is
 shared and noisy: compare the ratios, which are measured in the same run. Raw figures:

@@ -60,7 +60,7 @@ class LLMSettings(EngineSettings):
     llamacpp_weights: Literal["f16", "q8_0", "original"] = "q8_0"
     # llama.cpp: questions decoded together, sharing each decode step (a step for four costs
     # little more than for one on a CPU). Each holds a KV cache of the context window: about
-    # 190 MB at 8,192 tokens for the default model. 1: one answer at a time.
+    # 170 MB at 8,192 tokens for the default model (README). 1: one answer at a time.
     batch_slots: int = Field(4, ge=1, le=32)
     # For a GGUF model: the file name inside `model` (a folder); ignored otherwise.
     gguf_file: str | None = None

@@ -116,9 +116,17 @@ class DecodeLoop:
         active: dict[int, _Request] = {}
         free = list(range(self.slots - 1, -1, -1))
         while not self._closed.is_set():
-            self._admit(active, free)
-            if active:
-                self._step(active, free)
+            try:
+                self._admit(active, free)
+                if active:
+                    self._step(active, free)
+            except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers waiting forever
+                log.exception("llama.cpp decode loop")
+                for slot, request in list(active.items()):
+                    request.out.put(exc)
+                    self._clear(slot)
+                    free.append(slot)
+                active.clear()
         for request in active.values():
             request.out.put(_END)
 
@@ -134,12 +142,13 @@ class DecodeLoop:
             slot = free.pop()
             try:
                 self._prefill(request, slot)
+                ended = self._take(request, self._argmax(-1))
             except Exception as exc:  # noqa: BLE001 - the caller gets the error, the loop goes on
                 self._clear(slot)
                 free.append(slot)
                 request.out.put(exc)
                 continue
-            if self._take(request, self._argmax(-1)):
+            if ended:
                 self._finish(request, slot, free)
             else:
                 active[slot] = request
