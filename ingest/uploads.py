@@ -106,11 +106,13 @@ class Uploads:
         self.heartbeat_s = heartbeat_s
         self.batch_chunks = batch_chunks
 
-    def submit(self, collection: str, files: list[IncomingFile], kind: str = "upload") -> Job:
-        """Store the originals, then queue the job with its files (acknowledged from here on)."""
+    def submit(self, collection: str, files: list[IncomingFile], kind: str = "upload",
+               running: bool = False) -> Job:
+        """Store the originals, then queue the job with its files (acknowledged from here on);
+        `running`: stored as taken by the caller, who runs it at once (see run_now)."""
         specs = [FileSpec(f.name, self.ingestor.keep_original(f.data), len(f.data), f.metadata, f.source)
                  for f in files]
-        return self.jobs.create_files(kind, collection, specs)
+        return self.jobs.create_files(kind, collection, specs, running=running)
 
     def reembed(self, collection: str) -> Job:
         """Queue a job that ingests every document of the collection again from its stored
@@ -124,12 +126,9 @@ class Uploads:
         return self.jobs.create_files("reembed", collection, specs)
 
     def run_now(self, collection: str, files: list[IncomingFile]) -> UploadResult:
-        """Submit and run at once in this thread (`?wait=true`, the CLI)."""
-        job = self.submit(collection, files)
-        claimed = self.jobs.claim(job.id)
-        if claimed is None:  # cancelled in the instant between the two
-            return self.result(self.jobs.get(job.id))
-        return self.run(claimed)
+        """Submit and run at once in this thread (`?wait=true`, the CLI). The job is stored
+        running, so no runner or worker takes it from under the request."""
+        return self.run(self.submit(collection, files, running=True))
 
     def result(self, job: Job) -> UploadResult:
         """The outcome of a job as recorded (for a job that ran elsewhere)."""

@@ -225,12 +225,21 @@ class JobStore:
         )
         return job_id
 
-    def create_files(self, kind: str, collection: str, files: list[FileSpec]) -> Job:
+    def create_files(self, kind: str, collection: str, files: list[FileSpec], running: bool = False) -> Job:
         """A queued file job (upload or reembed) and its files, in one transaction: once this
-        returns, the job survives any crash and a runner or worker will take it."""
+        returns, the job survives any crash and a runner or worker will take it.
+
+        `running=True`: the caller runs it itself at once (an upload with ?wait=true), so it is
+        stored already running, with a heartbeat: no runner of any replica can take it in the
+        instant between storing and running it (had one done so, the request would have
+        answered "queued"). Should the caller die, the lease recovery queues it again."""
         with self.store.write() as conn:
             job_id = self._insert(conn, kind, collection, kind, None)
             conn.execute("UPDATE jobs SET total = ? WHERE id = ?", (len(files), job_id))
+            if running:
+                now = utc_iso()
+                conn.execute("UPDATE jobs SET state = 'running', started_at = ?, heartbeat_at = ? WHERE id = ?",
+                             (now, now, job_id))
             for position, f in enumerate(files):
                 conn.execute(
                     "INSERT INTO job_files(job_id, position, name, content_hash, size, source, metadata) "

@@ -43,16 +43,19 @@ class Ledger:
         # must be wholly there or wholly gone, but which one is not known.
         self.uncertain: dict[str, str] = {}
         self.lock = threading.Lock()
+        self.last_refusal: object = None  # why the last unacknowledged upload was not acknowledged
 
     def upload(self, srv: Server, name: str, marker: str, data: bytes) -> bool:
         try:
             status, body = srv.upload(C, {name: data}, timeout=60)
-        except OSError:
+        except OSError as e:
+            self.last_refusal = e
             return False  # the connection died: not acknowledged
         if status == 200 and body["files"][0]["status"] in ("added", "updated", "unchanged"):
             with self.lock:
                 self.present[body["files"][0]["document_id"]] = marker
             return True
+        self.last_refusal = (status, body)
         return False
 
     def delete(self, srv: Server, doc_id: str) -> bool:

@@ -151,7 +151,7 @@ def test_a_replica_killed_mid_upload_loses_nothing_acknowledged(tmp_path: Path, 
         check_invariants(b, ledger)
         a.start()
         check_invariants(a, ledger)
-        assert ledger.upload(a, *marker_doc(n, "after"))
+        assert ledger.upload(a, *marker_doc(n, "after")), (ledger.last_refusal, a.log())
         check_invariants(b, ledger)
     finally:
         a.stop()

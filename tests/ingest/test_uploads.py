@@ -8,7 +8,7 @@ from ingest.pipeline import FileOutcome, IncomingFile
 from ingest.uploads import Uploads, count_outcomes, failures
 from rag.store.base import Store
 from rag.store.jobs import COUNT_KEYS, JobStore
-from rag.testing import FailingIngestor
+from rag.testing import FailingIngestor, SlowIngestor
 
 
 @pytest.fixture()
@@ -31,3 +31,23 @@ def test_outcomes_are_counted_once_for_every_key() -> None:
     counts = count_outcomes(outcomes)
     assert set(counts) == set(COUNT_KEYS) and counts["added"] == 2 and counts["failed"] == 1
     assert failures(outcomes) == [{"file": "b", "reason": "bad"}]
+
+
+def test_a_waited_upload_cannot_be_taken_by_a_runner(jobs: JobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`?wait=true` runs the upload in the request: a runner (of this replica or another) that
+    polls in the instant between storing the job and running it finds nothing to take, and
+    the request answers with the files' outcomes, not "queued"."""
+    taken = []
+    create = jobs.create_files
+
+    def create_then_poll(*args, **kwargs):
+        job = create(*args, **kwargs)
+        taken.append(jobs.claim_next())  # another runner, polling in that instant
+        return job
+
+    monkeypatch.setattr(jobs, "create_files", create_then_poll)
+    result = Uploads(jobs, SlowIngestor(0)).run_now("c", [IncomingFile("a.md", b"# A\ntext", source="upload")])
+    assert taken == [None]
+    assert [o.status for o in result.outcomes] == ["unchanged"] and result.state == "succeeded"
+    [job] = jobs.list()
+    assert job.state == "succeeded"
