@@ -37,9 +37,8 @@ class Generator(Protocol):
 
 
 class BaseGenerator:
-    """What every backend shares: a load-once warm-up under a lock, loading at the first
-    question when preloading is off, and one generation at a time (`_busy`: on two cores
-    parallel generations only slow each other down). A backend implements `_load()`."""
+    """What every backend shares: a load-once warm-up under a lock, and loading at the first
+    question when preloading is off. A backend implements `_load()`."""
 
     backend = "base"
     # SmolLM2's trained length; a backend that knows its model's sets its own.
@@ -50,7 +49,6 @@ class BaseGenerator:
         self.threads = threads
         self.adapter = adapter
         self._loaded = False
-        self._busy = threading.Lock()
         self._loading = threading.Lock()
 
     def _load(self) -> None:

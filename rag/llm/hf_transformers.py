@@ -22,6 +22,9 @@ class TransformersGenerator(BaseGenerator):
         super().__init__(model_dir, threads, adapter)  # adapter: a peft LoRA folder merged at load
         self._model: Any = None
         self._tokenizer: Any = None
+        # One generation at a time: on two cores parallel generations only slow each other
+        # down (the llama.cpp backend batches them instead).
+        self._busy = threading.Lock()
 
     def _load(self) -> None:
         import torch

@@ -84,10 +84,11 @@ def read_calibration(adapter_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-class CrossEncoderReranker:
-    """MiniLM + a trained LoRA adapter and head, on the CPU, one batch at a time."""
+class BatchedReranker:
+    """What the reranker backends share: loading once (thread-safe), batching pairs of similar
+    length together; a backend says how it loads (`_load`) and scores one batch (`_batch`)."""
 
-    backend = "cross-encoder"
+    backend = ""
 
     def __init__(self, model_path: str, adapter_dir: Path, max_tokens: int = 256, batch_size: int = 16,
                  threads: int | None = None):
@@ -98,47 +99,67 @@ class CrossEncoderReranker:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.threads = threads
-        self._net: Any = None
+        self._model: Any = None
         self._tokenizer: Any = None
         self._loading = threading.Lock()
 
-    def warm_up(self) -> None:
-        """Load the base model, merge the adapter, load the head (once, about a second)."""
-        with self._loading:
-            if self._net is not None:
-                return
-            import torch
-            from peft import PeftModel
-            from safetensors.torch import load_file
-            from transformers import AutoModel, AutoTokenizer
+    def _load(self) -> Any:
+        """The loaded model (the tokenizer is set by then)."""
+        raise NotImplementedError
 
-            if self.threads:
-                torch.set_num_threads(self.threads)
-            encoder = AutoModel.from_pretrained(self.model_path, local_files_only=True)
-            encoder = PeftModel.from_pretrained(encoder, str(self.adapter_dir)).merge_and_unload()
-            net = build_network(encoder)
-            net.head.load_state_dict(load_file(str(self.adapter_dir / HEAD_FILE)))
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
-            self._net = net.eval()
+    def _batch(self, questions: list[str], texts: list[str]) -> np.ndarray:
+        """The probabilities of one batch of pairs."""
+        raise NotImplementedError
+
+    def warm_up(self) -> None:
+        """Load the model (once)."""
+        from transformers import AutoTokenizer
+
+        with self._loading:
+            if self._model is None:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+                self._model = self._load()
 
     def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
         """Probabilities that each text answers the question."""
-        import torch
-
-        if self._net is None:
+        if self._model is None:
             self.warm_up()
         if not texts:
             return np.zeros(0, dtype=np.float32)
         # Similar lengths batched together waste little on padding.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros(len(texts), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                batch = encode_pairs(self._tokenizer, [question] * len(idx), [texts[i] for i in idx],
-                                     self.max_tokens)
-                out[idx] = torch.sigmoid(self._net(**batch)).numpy()
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            out[idx] = self._batch([question] * len(idx), [texts[i] for i in idx])
         return out
+
+
+class CrossEncoderReranker(BatchedReranker):
+    """MiniLM + a trained LoRA adapter and head, on torch (the CPU)."""
+
+    backend = "cross-encoder"
+
+    def _load(self) -> Any:
+        """The base model with the adapter merged and the head loaded (about a second)."""
+        import torch
+        from peft import PeftModel
+        from safetensors.torch import load_file
+        from transformers import AutoModel
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        encoder = AutoModel.from_pretrained(self.model_path, local_files_only=True)
+        encoder = PeftModel.from_pretrained(encoder, str(self.adapter_dir)).merge_and_unload()
+        net = build_network(encoder)
+        net.head.load_state_dict(load_file(str(self.adapter_dir / HEAD_FILE)))
+        return net.eval()
+
+    def _batch(self, questions: list[str], texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return torch.sigmoid(self._model(**encode_pairs(self._tokenizer, questions, texts, self.max_tokens))).numpy()
 
 
 @dataclass

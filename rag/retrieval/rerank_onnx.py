@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import numpy as np
 
 from rag.embedding.onnx_int8 import onnx_session, write_int8_onnx
 from rag.files import atomic_path
+from rag.retrieval.rerank import HEAD_FILE, BatchedReranker, build_network
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +31,6 @@ def export_reranker_int8(model_path: Path, adapter_dir: Path, cache_root: Path) 
     from peft import PeftModel
     from safetensors.torch import load_file
     from transformers import AutoModel
-
-    from rag.retrieval.rerank import HEAD_FILE, build_network
 
     digest = hashlib.sha256()
     for name in ("adapter_config.json", "adapter_model.safetensors", HEAD_FILE):
@@ -55,48 +52,25 @@ def export_reranker_int8(model_path: Path, adapter_dir: Path, cache_root: Path) 
     return target / "model.onnx"
 
 
-class OnnxCrossEncoderReranker:
+class OnnxCrossEncoderReranker(BatchedReranker):
     """The Reranker protocol on ONNX Runtime (int8); scores like CrossEncoderReranker."""
 
     backend = "onnx-int8"
 
     def __init__(self, model_path: str, adapter_dir: Path, cache_root: Path, max_tokens: int = 256,
                  batch_size: int = 16, threads: int = 0):
-        self.model_path = str(model_path)
-        self.adapter_dir = Path(adapter_dir)
+        super().__init__(model_path, adapter_dir, max_tokens, batch_size, threads)
         self.cache_root = Path(cache_root)
-        self.max_tokens = max_tokens
-        self.batch_size = batch_size
-        self.threads = threads
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self._loading = threading.Lock()
 
-    def warm_up(self) -> None:
-        """Export (first run only) and load the quantized network."""
-        with self._loading:
-            if self._session is not None:
-                return
-            from transformers import AutoTokenizer
+    def _load(self) -> Any:
+        """Export (first run only) and open the quantized network."""
+        onnx_file = export_reranker_int8(Path(self.model_path), self.adapter_dir, self.cache_root)
+        return onnx_session(onnx_file, self.threads or 0)
 
-            onnx_file = export_reranker_int8(Path(self.model_path), self.adapter_dir, self.cache_root)
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
-            self._session = onnx_session(onnx_file, self.threads)
-
-    def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities that each text answers the question."""
-        if self._session is None:
-            self.warm_up()
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths batched together
-        out = np.zeros(len(texts), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            encoded = self._tokenizer([question] * len(idx), [texts[i] for i in idx], padding=True,
-                                      truncation="only_second", max_length=self.max_tokens, return_tensors="np")
-            feed = {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
-            feed["token_type_ids"] = encoded.get("token_type_ids", np.zeros_like(encoded["input_ids"])).astype(np.int64)
-            logits = self._session.run(None, feed)[0]
-            out[idx] = 1.0 / (1.0 + np.exp(-logits))
-        return out
+    def _batch(self, questions: list[str], texts: list[str]) -> np.ndarray:
+        encoded = self._tokenizer(questions, texts, padding=True, truncation="only_second",
+                                  max_length=self.max_tokens, return_tensors="np")
+        feed = {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
+        feed["token_type_ids"] = encoded.get("token_type_ids", np.zeros_like(encoded["input_ids"])).astype(np.int64)
+        logits = self._model.run(None, feed)[0]
+        return 1.0 / (1.0 + np.exp(-logits))
