@@ -65,13 +65,11 @@ class CeleryDispatcher:
             log.warning("job %s is queued but could not be sent to the workers (%s); a worker's sweep "
                         "will send it", job.id, exc)
 
-    def resubmit_queued(self, jobs: JobStore) -> int:
+    def begin(self, jobs: JobStore) -> None:
         """Send every queued job again (on start: a message may have been lost with the process
         that committed the job). Duplicates are harmless: a job is claimed once."""
-        queued = jobs.list(state="queued", limit=10_000)
-        for job in queued:
+        for job in jobs.list(state="queued", limit=10_000):
             self.submitted(job)
-        return len(queued)
 
 
 class Sweeper:

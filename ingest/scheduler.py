@@ -46,6 +46,9 @@ class Dispatcher(Protocol):
     def submitted(self, job: Job) -> None:
         """A job was queued (committed); make sure someone runs it."""
 
+    def begin(self, jobs: JobStore) -> None:
+        """On the API's start: see to the jobs of `jobs` queued before it (run or send them)."""
+
 
 class JobRunner:
     """Runs jobs (syncs, uploads, re-embeddings), beating their heartbeat: one worker thread
@@ -80,6 +83,11 @@ class JobRunner:
     def submitted(self, job: Job) -> None:
         """A job was queued: wake the worker thread (the in-process Dispatcher)."""
         self.wake()
+
+    def begin(self, jobs: JobStore) -> None:
+        """The in-process Dispatcher's start: the worker thread takes the queued jobs (its own
+        `jobs`, the same table)."""
+        self.start()
 
     def start(self) -> None:
         """Recover stale jobs, then start the worker thread (a daemon)."""

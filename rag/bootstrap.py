@@ -67,20 +67,16 @@ class Runtime:
 
     @property
     def uploads(self) -> Uploads:
-        """The upload use case on this runtime's jobs and ingestor."""
-        return Uploads(self.jobs, self.ingestor, heartbeat_s=self.settings.job_lease_s / 4)
+        """The upload use case on this runtime's jobs and ingestor (the one its runner runs)."""
+        assert self.runner.uploads is not None  # build_runtime always gives the runner one
+        return self.runner.uploads
 
     def start_background(self) -> None:
         """Start the index follower, the job runner (unless workers run the jobs: then the
         jobs queued before a restart are sent to them again) and the cron scheduler (the
         API does; one-shot CLI commands don't)."""
         self.follower.start()
-        if self.dispatcher is self.runner:
-            self.runner.start()
-        else:
-            resend = getattr(self.dispatcher, "resubmit_queued", None)
-            if resend is not None:
-                resend(self.jobs)
+        self.dispatcher.begin(self.jobs)
         self.scheduler.start()
 
     def stop_background(self) -> None:

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 
 from ingest.filetypes import detect_kind, display_name
 from ingest.pipeline import IncomingFile
-from ingest.uploads import Uploads
 from rag.api.deps import (
     CatalogDep,
     CollectionName,
@@ -130,7 +129,6 @@ def upload_documents(
     name: WritableCollection,
     settings: SettingsDep,
     runtime: RuntimeDep,
-    ingestor: IngestorDep,
     files: Annotated[list[UploadFile], File(description="one or more files, each in a part named `files`",
                                             min_length=1)],
     metadata: Annotated[str | None, Form(description=_METADATA_FORM)] = None,
@@ -161,7 +159,7 @@ def upload_documents(
             raise TooLarge(f"{label!r} is over the cap of {settings.max_file_bytes} bytes per file")
         detect_kind(data, label)  # raises UnsupportedType -> 415 before anything is stored
         incoming.append(IncomingFile(label, data, source="upload", metadata=per_file[label]))
-    uploads = Uploads(runtime.jobs, ingestor, heartbeat_s=settings.job_lease_s / 4)
+    uploads = runtime.uploads
     if wait:
         result = uploads.run_now(name, incoming)
         if result.all_failed:
