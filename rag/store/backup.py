@@ -172,7 +172,7 @@ def check(database: Path, files_dir: Path, index_dir: Path) -> CheckReport:
                 report.note(f"collection {name!r}: no index file yet (built on the next start)")
                 continue
             try:
-                index, stamp = FaissIndex.load(path, dimension or 384)
+                index, stamp = FaissIndex.load(path, dimension)
             except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not raised
                 report.problem(f"collection {name!r}: index {path} is unreadable ({exc}); delete it and "
                                "restart: it is rebuilt from the database")

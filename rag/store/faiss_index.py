@@ -224,8 +224,10 @@ class FaissIndex:
             f.write(tombs)
 
     @classmethod
-    def load(cls, path: Path, dimension: int, ann: AnnParams = AnnParams()) -> tuple["FaissIndex", int]:
-        """Read a saved index and its generation; raises IndexCorrupt if it cannot be trusted."""
+    def load(cls, path: Path, dimension: int | None, ann: AnnParams = AnnParams()) -> tuple["FaissIndex", int]:
+        """Read a saved index and its generation; raises IndexCorrupt if it cannot be trusted
+        (or holds vectors of another `dimension`; None: whatever the file holds, for checks
+        made without an embedder)."""
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -244,6 +246,6 @@ class FaissIndex:
         else:
             raise IndexCorrupt(f"{path} is truncated or not an index file (bad header)")
         index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
-        if index.d != dimension:
+        if dimension is not None and index.d != dimension:
             raise IndexCorrupt(f"{path} holds {index.d}-d vectors, the embedder makes {dimension}-d")
-        return cls(dimension, index, tombs, ann), int(generation)
+        return cls(index.d, index, tombs, ann), int(generation)
