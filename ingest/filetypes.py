@@ -48,9 +48,11 @@ def detect_kind(data: bytes, filename: str) -> FileKind:
         raise UnsupportedType(f"cannot tell what {filename!r} is: {exc}", supported_types()) from exc
     name = detected.name
     if name not in SUPPORTED:
-        raise UnsupportedType(
-            f"{filename!r} looks like {name}, which Groundwork does not ingest", supported_types()
-        )
+        # unstructured says UNK when neither the bytes nor the name tell it anything.
+        what = ("of a type that could not be recognised" if name == "UNK"
+                else f"looks like {detected.mime_type or name}")
+        raise UnsupportedType(f"{filename!r} {what}, which Groundwork does not ingest; convert it to one "
+                              "of the supported types", supported_types())
     _check_signature(name, data, filename)
     return FileKind(name, SUPPORTED[name][0])
 

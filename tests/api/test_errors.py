@@ -33,6 +33,9 @@ def test_zip_image_and_empty_files_are_refused(client: TestClient) -> None:
     for name, data in [("empty.txt", b""), ("pic.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)]:
         r = client.post(f"/collections/{C}/documents?wait=true", files=[("files", (name, data))])
         assert r.status_code == 415, (name, r.text)
+    # The message names what was recognised (not unstructured's internal names) and what to do.
+    message = r.json()["error"]["message"]
+    assert "looks like image/png" in message and "convert it" in message, message
 
 
 def test_parse_failure_is_reported_per_file_while_others_succeed(client: TestClient) -> None:
